@@ -1,0 +1,157 @@
+/**
+ * The labman configuration schema: one zod definition that gives validation, the TypeScript
+ * types (`z.infer`) and the JSON Schema (`z.toJSONSchema`).
+ *
+ * Field-level checks live here; rules that relate several fields (invariant 2, key file modes,
+ * unique names, …) live in `validate.ts` so that they can report several errors at once.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const Duration = (defaultMs: number) => z.number().int().positive().default(defaultMs);
+
+const LogLevel = z.enum(["trace", "debug", "info", "warning", "error", "fatal"]);
+
+export const ControlPlaneSchema = z.strictObject({
+  /** Base URL of the control plane, e.g. `https://cp.example.net`. */
+  base_url: z.string().min(1),
+  /** Node token inline. Prefer `node_token_file` (mode 0600). */
+  node_token: z.string().min(1).optional(),
+  /** Path of a file (mode 0600) holding the node token. */
+  node_token_file: z.string().min(1).optional(),
+  region: z.string().min(1).optional(),
+  description: z.string().min(1).optional(),
+  request_timeout_ms: Duration(10_000),
+  /** Used until registration returns the control plane's own interval. */
+  heartbeat_interval_s: z.number().int().positive().default(15),
+  retry_initial_ms: Duration(1_000),
+  retry_max_ms: Duration(60_000),
+});
+
+export const WireGuardPeerSchema = z.strictObject({
+  public_key: z.string().min(1),
+  endpoint: z.string().min(1).optional(),
+  allowed_ips: z.array(z.string().min(1)).default([]),
+  persistent_keepalive_s: z.number().int().min(0).max(65535).default(25),
+});
+
+export const WireGuardSchema = z.strictObject({
+  /** `off` is local mode: no tunnel, the proxy binds 127.0.0.1. */
+  mode: z.enum(["auto", "kernel", "userspace", "off"]).default("auto"),
+  interface_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, {
+    error: "must be 1-15 letters, digits, '_', '.' or '-' (a Linux interface name)",
+  }).default("labman0"),
+  /** Single /32 or /128; normally assigned by registration. */
+  address: z.string().min(1).optional(),
+  listen_port: z.number().int().min(0).max(65535).default(51820),
+  private_key_path: z.string().min(1).default("/var/lib/labman/wireguard/private.key"),
+  public_key_path: z.string().min(1).default("/var/lib/labman/wireguard/public.key"),
+  /** Static control-plane peer, used before (or without) registration. */
+  peer: WireGuardPeerSchema.optional(),
+  /** Path or name of the userspace implementation. */
+  wireguard_go: z.string().min(1).default("wireguard-go"),
+});
+
+export const RosenpassSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  binary: z.string().min(1).default("rosenpass"),
+  secret_key_path: z.string().min(1).default("/var/lib/labman/rosenpass/pqsk"),
+  public_key_path: z.string().min(1).default("/var/lib/labman/rosenpass/pqpk"),
+  /** UDP address rosenpass listens on (node side). */
+  listen: z.string().min(1).default("0.0.0.0:9999"),
+  /** Static peer, used before (or without) registration. */
+  peer_public_key_path: z.string().min(1).optional(),
+  peer_endpoint: z.string().min(1).optional(),
+  /** Runtime directory for the generated rosenpass config and key_out files. */
+  state_dir: z.string().min(1).default("/run/labman/rosenpass"),
+  /** A PSK older than this is replaced by a random one (fail closed). */
+  key_lifetime_s: z.number().int().positive().default(180),
+});
+
+export const ProxySchema = z.strictObject({
+  listen_port: z.number().int().min(1).max(65535).default(8080),
+  /** Override of the bind address; must equal the WireGuard address (or 127.0.0.1 in local mode). */
+  listen_addr: z.string().min(1).optional(),
+  max_body_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  connect_timeout_ms: Duration(5_000),
+  /** Time allowed until the upstream sends response headers. */
+  first_byte_timeout_ms: Duration(300_000),
+  /** Longest silence allowed between two chunks of an upstream body. */
+  idle_timeout_ms: Duration(300_000),
+  /** Requests that may wait when every endpoint for a model is full. */
+  queue_max: z.number().int().min(0).default(256),
+  queue_timeout_ms: Duration(30_000),
+  /** Cap on open upstream connections per endpoint (idle + busy). */
+  max_upstream_connections: z.number().int().positive().default(256),
+  /** Retry once on another endpoint when connecting failed before any byte reached the client. */
+  retry_connect_failures: z.boolean().default(true),
+  /** Grace period for in-flight requests at shutdown. */
+  shutdown_grace_ms: Duration(30_000),
+});
+
+export const AdminSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Loopback only (invariant 3). */
+  listen_addr: z.string().min(1).default("127.0.0.1"),
+  listen_port: z.number().int().min(1).max(65535).default(9464),
+});
+
+export const PortmanSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Loopback only (invariant 3). */
+  listen_addr: z.string().min(1).default("127.0.0.1"),
+  listen_port: z.number().int().min(1).max(65535).default(7070),
+});
+
+export const LoggingSchema = z.strictObject({
+  level: LogLevel.default("info"),
+  /** `auto`: text on a terminal, JSON lines otherwise. */
+  format: z.enum(["auto", "text", "json"]).default("auto"),
+});
+
+export const HealthSchema = z.strictObject({
+  interval_s: z.number().positive().default(15),
+  /** Fraction of the interval added or removed at random (0 = none). */
+  jitter: z.number().min(0).max(0.5).default(0.1),
+  timeout_ms: Duration(5_000),
+  unhealthy_after: z.number().int().positive().default(3),
+  healthy_after: z.number().int().positive().default(2),
+  /** Longest gap between checks of an endpoint that is down (exponential backoff). */
+  backoff_max_s: z.number().positive().default(300),
+});
+
+export const EndpointSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+    error: "must be 1-64 letters, digits, '_', '.' or '-'",
+  }),
+  base_url: z.string().min(1),
+  max_concurrent: z.number().int().positive().optional(),
+  models_include: z.array(z.string().min(1)).optional(),
+  models_exclude: z.array(z.string().min(1)).optional(),
+  /** File holding a bearer key the endpoint wants (vLLM `--api-key`, …). */
+  api_key_file: z.string().min(1).optional(),
+});
+
+export const LabmanConfigSchema = z.strictObject({
+  control_plane: ControlPlaneSchema.optional(),
+  wireguard: WireGuardSchema.default(WireGuardSchema.parse({})),
+  rosenpass: RosenpassSchema.default(RosenpassSchema.parse({})),
+  proxy: ProxySchema.default(ProxySchema.parse({})),
+  admin: AdminSchema.default(AdminSchema.parse({})),
+  portman: PortmanSchema.default(PortmanSchema.parse({})),
+  logging: LoggingSchema.default(LoggingSchema.parse({})),
+  health: HealthSchema.default(HealthSchema.parse({})),
+  endpoints: z.array(EndpointSchema).default([]),
+});
+
+export type LabmanConfig = z.infer<typeof LabmanConfigSchema>;
+export type ControlPlaneConfig = z.infer<typeof ControlPlaneSchema>;
+export type WireGuardConfig = z.infer<typeof WireGuardSchema>;
+export type WireGuardPeerConfig = z.infer<typeof WireGuardPeerSchema>;
+export type RosenpassConfig = z.infer<typeof RosenpassSchema>;
+export type ProxyConfig = z.infer<typeof ProxySchema>;
+export type AdminConfig = z.infer<typeof AdminSchema>;
+export type HealthConfig = z.infer<typeof HealthSchema>;
+export type LoggingConfig = z.infer<typeof LoggingSchema>;
+export type EndpointConfig = z.infer<typeof EndpointSchema>;

@@ -1,0 +1,71 @@
+/**
+ * The endpoint registry: health checks and model discovery of the local OpenAI-compatible
+ * endpoints, include/exclude globs, the slug table, and routing with leases and a bounded queue.
+ *
+ * ```ts
+ * import { EndpointRegistry } from "./lib/registry/mod.ts";
+ * const registry = new EndpointRegistry({ endpoints, apiKeys: {}, health, proxy });
+ * await registry.start();
+ * const got = await registry.router.acquire("llama3.1:8b");
+ * if (got.ok) {
+ *   try {
+ *     // … proxy to got.lease.target.baseUrl with model got.lease.target.model …
+ *   } finally {
+ *     got.lease.release("ok");
+ *   }
+ * }
+ * await registry.stop();
+ * ```
+ *
+ * @module
+ */
+export {
+  EndpointRegistry,
+  type EndpointRegistryOptions,
+  type EndpointStatus,
+  type NodeCapabilities,
+  type ReconfigureOptions,
+  type ReconfigureResult,
+  type RegistryMetrics,
+} from "./registry.ts";
+export {
+  LeastOutstandingRouter,
+  type RouteEndpoint,
+  type RouterOptions,
+  type RouterStats,
+} from "./router.ts";
+export {
+  LOCAL_TENANT,
+  type SlugEntry,
+  SlugEntrySchema,
+  SlugTable,
+  SlugTableSchema,
+  type SlugTarget,
+} from "./slugs.ts";
+export { compileModelFilter, filterModels } from "./globs.ts";
+export {
+  type HealthEvent,
+  type HealthPolicy,
+  type HealthState,
+  type HealthStatus,
+  type HealthStep,
+  INITIAL_HEALTH,
+  nextHealth,
+} from "./health.ts";
+export {
+  probeEndpoint,
+  type ProbeFailure,
+  type ProbeFailureKind,
+  type ProbeOptions,
+  type ProbeResult,
+} from "./discovery.ts";
+export { type Clock, systemClock } from "./clock.ts";
+export type {
+  AcquireOptions,
+  AcquireResult,
+  EndpointTarget,
+  Lease,
+  LeaseOutcome,
+  ModelEntry,
+  Router,
+} from "./types.ts";

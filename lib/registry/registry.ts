@@ -1,0 +1,440 @@
+/**
+ * The endpoint registry: per-endpoint health and models kept fresh by a probe loop, the slug
+ * table, and the router over both. Runs inside the sandboxed data-plane Worker, so everything
+ * (config, API keys, fetch, clock) comes in through the constructor — no file, env or process
+ * access here.
+ *
+ * @module
+ */
+import type { EndpointConfig, HealthConfig, ProxyConfig } from "../config/schema.ts";
+import { type DataPlaneMetrics, getLogger } from "../telemetry/mod.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { probeEndpoint, type ProbeResult } from "./discovery.ts";
+import { compileModelFilter } from "./globs.ts";
+import {
+  type HealthEvent,
+  type HealthPolicy,
+  type HealthState,
+  type HealthStatus,
+  INITIAL_HEALTH,
+  nextHealth,
+} from "./health.ts";
+import { LeastOutstandingRouter, type RouteEndpoint } from "./router.ts";
+import { SlugTable } from "./slugs.ts";
+import type { LeaseOutcome } from "./types.ts";
+
+const log = getLogger("registry");
+
+export type RegistryMetrics = Pick<
+  DataPlaneMetrics,
+  "endpointUp" | "endpointModels" | "inFlight" | "queueDepth" | "queueWait"
+>;
+
+export interface EndpointRegistryOptions {
+  /** `base_url` already normalised to end in `/v1`. */
+  endpoints: readonly EndpointConfig[];
+  /** Endpoint name → bearer key (read from `api_key_file` by the supervisor). @default {} */
+  apiKeys?: Readonly<Record<string, string>>;
+  health: HealthConfig;
+  /** Uses `queue_max` and `queue_timeout_ms`. */
+  proxy: Pick<ProxyConfig, "queue_max" | "queue_timeout_ms">;
+  metrics?: RegistryMetrics;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Jitter source in [0, 1). @default Math.random */
+  random?: () => number;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Local mode: slugs are model ids (identity table). Otherwise empty until the control plane
+   * sends a table. @default true */
+  localMode?: boolean;
+}
+
+export interface ReconfigureOptions {
+  endpoints: readonly EndpointConfig[];
+  apiKeys?: Readonly<Record<string, string>>;
+  health?: HealthConfig;
+  proxy?: Pick<ProxyConfig, "queue_max" | "queue_timeout_ms">;
+}
+
+/** What a reload changed, by endpoint name. */
+export interface ReconfigureResult {
+  added: string[];
+  removed: string[];
+  /** Same endpoint, new limits or filters: health and in-flight kept. */
+  updated: string[];
+  /** New URL or key: fresh health state, probed at once. */
+  replaced: string[];
+  unchanged: string[];
+}
+
+/** One endpoint in a status snapshot (for heartbeats and `labman status`). */
+export interface EndpointStatus {
+  name: string;
+  healthy: boolean;
+  status: HealthStatus;
+  /** After include/exclude filtering, in discovery order. */
+  models: string[];
+  in_flight: number;
+  max_concurrent: number | null;
+  last_error: string | null;
+  /** ISO 8601 time of the last active check, or null before the first one finished. */
+  last_checked: string | null;
+}
+
+/** Roadmap §4.5. */
+export interface NodeCapabilities {
+  /** Unique, sorted ids of models served by healthy endpoints. */
+  models: string[];
+  endpoint_count: number;
+  /** Sum of `max_concurrent`, or null when any endpoint is unlimited. */
+  max_concurrent_requests: number | null;
+}
+
+class EndpointState implements RouteEndpoint {
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly apiKey?: string;
+  maxConcurrent?: number;
+  include?: readonly string[];
+  exclude?: readonly string[];
+  keep: (id: string) => boolean;
+  health: HealthState = INITIAL_HEALTH;
+  /** Unfiltered ids from the last successful probe. */
+  discovered: string[] = [];
+  models: Set<string> = new Set();
+  inFlight = 0;
+  lastError: string | null = null;
+  lastChecked: number | null = null;
+  timer: unknown = undefined;
+  probe: AbortController | undefined = undefined;
+  detached = false;
+
+  constructor(config: EndpointConfig, apiKey: string | undefined) {
+    this.name = config.name;
+    this.baseUrl = config.base_url.replace(/\/+$/, "");
+    if (apiKey !== undefined) this.apiKey = apiKey;
+    this.keep = () => true;
+    this.applyLimits(config);
+  }
+
+  get healthy(): boolean {
+    return this.health.status === "healthy";
+  }
+
+  /** Takes the fields that can change without resetting health. True when something changed. */
+  applyLimits(config: EndpointConfig): boolean {
+    const changed = this.maxConcurrent !== config.max_concurrent ||
+      !sameList(this.include, config.models_include) ||
+      !sameList(this.exclude, config.models_exclude);
+    this.maxConcurrent = config.max_concurrent;
+    this.include = config.models_include;
+    this.exclude = config.models_exclude;
+    this.keep = compileModelFilter(config.models_include, config.models_exclude);
+    this.models = new Set(this.discovered.filter(this.keep));
+    return changed;
+  }
+}
+
+function sameList(a?: readonly string[], b?: readonly string[]): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export class EndpointRegistry {
+  /** Routes requests; see {@linkcode LeastOutstandingRouter}. */
+  readonly router: LeastOutstandingRouter;
+  /** Slug → target; the identity in local mode. */
+  readonly slugs: SlugTable;
+
+  #states = new Map<string, EndpointState>();
+  #apiKeys: Readonly<Record<string, string>>;
+  #health: HealthConfig;
+  #policy: HealthPolicy;
+  readonly #metrics?: RegistryMetrics;
+  readonly #fetch?: typeof fetch;
+  readonly #random: () => number;
+  readonly #clock: Clock;
+  readonly #firstSeen = new Map<string, number>();
+  readonly #pending = new Set<Promise<void>>();
+  #started = false;
+  #stopped = false;
+
+  constructor(options: EndpointRegistryOptions) {
+    this.#apiKeys = options.apiKeys ?? {};
+    this.#health = options.health;
+    this.#random = options.random ?? Math.random;
+    this.#policy = { ...options.health, random: this.#random };
+    this.#metrics = options.metrics;
+    this.#fetch = options.fetch;
+    this.#clock = options.clock ?? systemClock;
+    this.slugs = (options.localMode ?? true) ? new SlugTable() : new SlugTable([]);
+    for (const config of options.endpoints) {
+      if (this.#states.has(config.name)) {
+        throw new TypeError(
+          `Cannot build the endpoint registry: duplicate endpoint name "${config.name}"`,
+        );
+      }
+      this.#states.set(config.name, new EndpointState(config, this.#apiKeys[config.name]));
+    }
+    this.router = new LeastOutstandingRouter({
+      endpoints: () => this.#states.values(),
+      slugs: this.slugs,
+      queueMax: options.proxy.queue_max,
+      queueTimeoutMs: options.proxy.queue_timeout_ms,
+      clock: this.#clock,
+      onOutcome: (endpoint, outcome) => this.#passive(endpoint, outcome),
+      ...(this.#metrics ? { metrics: this.#metrics } : {}),
+      unavailableRetryAfterS: Math.max(1, Math.ceil(options.health.interval_s)),
+      modelCreated: (model) => this.#firstSeen.get(model) ?? 0,
+    });
+    for (const s of this.#states.values()) this.#publish(s);
+  }
+
+  /**
+   * Probes every endpoint once, concurrently, and resolves when all answered (or failed); then
+   * each endpoint is re-checked on its own jittered schedule until {@linkcode stop}.
+   */
+  async start(): Promise<void> {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    await Promise.all([...this.#states.values()].map((s) => this.#track(this.#check(s))));
+  }
+
+  /**
+   * Clears every timer, aborts running probes and stops routing (health is no longer tracked):
+   * new and queued requests get 503; leases already granted can still be released.
+   */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    for (const s of this.#states.values()) this.#detach(s, false);
+    this.router.setAccepting(false, "node is shutting down");
+    this.router.close();
+    return Promise.all([...this.#pending]).then(() => {});
+  }
+
+  /**
+   * Applies a reloaded endpoint list. Endpoints whose `base_url` and key are unchanged keep
+   * their health and in-flight count (new limits and filters apply at once); others start fresh
+   * and are probed immediately.
+   */
+  reconfigure(options: ReconfigureOptions): ReconfigureResult {
+    const result: ReconfigureResult = {
+      added: [],
+      removed: [],
+      updated: [],
+      replaced: [],
+      unchanged: [],
+    };
+    const names = new Set<string>();
+    for (const c of options.endpoints) {
+      if (names.has(c.name)) {
+        throw new TypeError(
+          `Cannot reconfigure the endpoint registry: duplicate endpoint name "${c.name}"`,
+        );
+      }
+      names.add(c.name);
+    }
+    if (options.apiKeys) this.#apiKeys = options.apiKeys;
+    if (options.health) {
+      this.#health = options.health;
+      this.#policy = { ...options.health, random: this.#random };
+    }
+    this.router.configure({
+      ...(options.proxy
+        ? { queueMax: options.proxy.queue_max, queueTimeoutMs: options.proxy.queue_timeout_ms }
+        : {}),
+      unavailableRetryAfterS: Math.max(1, Math.ceil(this.#health.interval_s)),
+    });
+
+    const next = new Map<string, EndpointState>();
+    const fresh: EndpointState[] = [];
+    for (const c of options.endpoints) {
+      const old = this.#states.get(c.name);
+      const key = this.#apiKeys[c.name];
+      if (old && old.baseUrl === c.base_url.replace(/\/+$/, "") && old.apiKey === key) {
+        (old.applyLimits(c) ? result.updated : result.unchanged).push(c.name);
+        next.set(c.name, old);
+        continue;
+      }
+      if (old) {
+        // Same name: the gauges carry over to the new state, so keep their labels.
+        this.#detach(old, false);
+        result.replaced.push(c.name);
+      } else {
+        result.added.push(c.name);
+      }
+      const s = new EndpointState(c, key);
+      next.set(c.name, s);
+      fresh.push(s);
+    }
+    for (const [name, old] of this.#states) {
+      if (next.has(name)) continue;
+      this.#detach(old, true);
+      result.removed.push(name);
+    }
+    this.#states = next;
+    for (const s of next.values()) this.#publish(s);
+    if (
+      result.added.length + result.removed.length + result.replaced.length + result.updated.length
+    ) {
+      log.info("endpoints reconfigured: {summary}", { summary: result });
+    }
+    if (this.#started && !this.#stopped) {
+      for (const s of fresh) void this.#track(this.#check(s));
+    }
+    this.router.pump();
+    return result;
+  }
+
+  /** Per-endpoint status, config order. Carries no URL or key (minimal heartbeat metadata). */
+  snapshot(): EndpointStatus[] {
+    return [...this.#states.values()].map((s) => ({
+      name: s.name,
+      healthy: s.healthy,
+      status: s.health.status,
+      models: [...s.models],
+      in_flight: s.inFlight,
+      max_concurrent: s.maxConcurrent ?? null,
+      last_error: s.lastError,
+      last_checked: s.lastChecked === null ? null : new Date(s.lastChecked).toISOString(),
+    }));
+  }
+
+  toNodeCapabilities(): NodeCapabilities {
+    const models = new Set<string>();
+    let sum: number | null = 0;
+    for (const s of this.#states.values()) {
+      if (s.healthy) { for (const m of s.models) models.add(m); }
+      sum = sum === null || s.maxConcurrent === undefined ? null : sum + s.maxConcurrent;
+    }
+    return {
+      models: [...models].sort(),
+      endpoint_count: this.#states.size,
+      max_concurrent_requests: sum,
+    };
+  }
+
+  /** Runs one active check now (also used by tests and `labman doctor`-style callers). */
+  checkNow(name: string): Promise<void> {
+    const s = this.#states.get(name);
+    if (!s) {
+      return Promise.reject(new RangeError(`Cannot check endpoint "${name}": not configured`));
+    }
+    return this.#track(this.#check(s));
+  }
+
+  #track(p: Promise<void>): Promise<void> {
+    this.#pending.add(p);
+    return p.finally(() => this.#pending.delete(p));
+  }
+
+  async #check(s: EndpointState): Promise<void> {
+    if (this.#stopped || s.detached || s.probe) return;
+    if (s.timer !== undefined) {
+      this.#clock.clearTimeout(s.timer);
+      s.timer = undefined;
+    }
+    const controller = new AbortController();
+    s.probe = controller;
+    let result: ProbeResult;
+    try {
+      result = await probeEndpoint(s.baseUrl, {
+        name: s.name,
+        timeoutMs: this.#health.timeout_ms,
+        signal: controller.signal,
+        ...(s.apiKey !== undefined ? { apiKey: s.apiKey } : {}),
+        ...(this.#fetch ? { fetch: this.#fetch } : {}),
+      });
+    } catch (err) {
+      // probeEndpoint classifies failures itself; this is a bug guard, not a code path.
+      result = { ok: false, error: { kind: "network", message: String(err) } };
+    } finally {
+      s.probe = undefined;
+    }
+    if (this.#stopped || s.detached) return;
+    s.lastChecked = this.#clock.wallNow();
+    if (result.ok) {
+      const before = [...s.models];
+      s.discovered = result.models;
+      s.models = new Set(result.models.filter(s.keep));
+      s.lastError = null;
+      const now = Math.floor(this.#clock.wallNow() / 1000);
+      for (const m of s.models) if (!this.#firstSeen.has(m)) this.#firstSeen.set(m, now);
+      if (!sameList(before, [...s.models]) && s.healthy) {
+        log.info("endpoint {endpoint} models changed: {models}", {
+          endpoint: s.name,
+          models: [...s.models],
+        });
+      }
+    } else {
+      s.lastError = result.error.message;
+      log.debug("endpoint {endpoint} check failed: {error}", {
+        endpoint: s.name,
+        error: s.lastError,
+      });
+    }
+    const delayMs = this.#apply(s, result.ok ? "success" : "failure");
+    this.#schedule(s, delayMs);
+    this.router.pump();
+  }
+
+  #schedule(s: EndpointState, delayMs: number): void {
+    if (this.#stopped || s.detached) return;
+    if (s.timer !== undefined) this.#clock.clearTimeout(s.timer);
+    s.timer = this.#clock.setTimeout(() => {
+      s.timer = undefined;
+      void this.#track(this.#check(s));
+    }, delayMs);
+  }
+
+  /** Feeds one event to the state machine, logs a transition once. Returns the next delay. */
+  #apply(s: EndpointState, event: HealthEvent): number {
+    const step = nextHealth(s.health, event, this.#policy);
+    s.health = step.state;
+    if (step.transition) {
+      const { from, to } = step.transition;
+      if (to === "healthy") {
+        log.info("endpoint {endpoint} is healthy ({count} models)", {
+          endpoint: s.name,
+          count: s.models.size,
+          from,
+        });
+      } else {
+        log.warn("endpoint {endpoint} is unhealthy: {error}", {
+          endpoint: s.name,
+          error: s.lastError ?? "",
+          from,
+        });
+      }
+    }
+    this.#publish(s);
+    return step.delayMs;
+  }
+
+  /** Passive health: a failed connect while proxying counts as a failed check. */
+  #passive(endpoint: RouteEndpoint, outcome: LeaseOutcome): void {
+    if (outcome !== "connect_error" || this.#stopped) return;
+    const s = this.#states.get(endpoint.name);
+    if (!s || s !== endpoint) return;
+    s.lastError = `Cannot connect to endpoint "${s.name}" at ${s.baseUrl} while proxying a request`;
+    this.#apply(s, "failure");
+  }
+
+  #detach(s: EndpointState, forget: boolean): void {
+    s.detached = true;
+    if (s.timer !== undefined) this.#clock.clearTimeout(s.timer);
+    s.timer = undefined;
+    s.probe?.abort();
+    if (forget && this.#metrics) {
+      this.#metrics.endpointUp.remove({ endpoint: s.name });
+      this.#metrics.endpointModels.remove({ endpoint: s.name });
+      this.#metrics.inFlight.remove({ endpoint: s.name });
+    }
+  }
+
+  #publish(s: EndpointState): void {
+    this.#metrics?.endpointUp.set({ endpoint: s.name }, s.healthy ? 1 : 0);
+    this.#metrics?.endpointModels.set({ endpoint: s.name }, s.models.size);
+  }
+}

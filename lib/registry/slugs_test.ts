@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { SlugTable, SlugTableSchema } from "./slugs.ts";
+
+Deno.test("SlugTable: identity by default (local mode)", () => {
+  const t = new SlugTable();
+  assert.equal(t.isIdentity, true);
+  assert.deepEqual(t.resolve("llama3.1:8b"), { tenant: "local", model: "llama3.1:8b" });
+  assert.deepEqual(t.view(["a", "b/c"]), [
+    { slug: "a", tenant: "local", model: "a" },
+    { slug: "b/c", tenant: "local", model: "b/c" },
+  ]);
+});
+
+Deno.test("SlugTable: replace swaps the whole table; unknown slugs resolve to undefined", () => {
+  const t = new SlugTable();
+  t.replace([
+    { slug: "s-1", tenant: "acme", model: "llama3.1:8b" },
+    { slug: "s-2", tenant: "beta", endpoint: "vllm", model: "meta-llama/Llama-3.1-8B-Instruct" },
+  ]);
+  assert.equal(t.isIdentity, false);
+  assert.equal(t.size, 2);
+  assert.deepEqual(t.resolve("s-1"), { tenant: "acme", model: "llama3.1:8b" });
+  assert.deepEqual(t.resolve("s-2"), {
+    tenant: "beta",
+    endpoint: "vllm",
+    model: "meta-llama/Llama-3.1-8B-Instruct",
+  });
+  assert.equal(t.resolve("llama3.1:8b"), undefined, "model ids are not slugs once a table is set");
+  t.replace([{ slug: "s-3", tenant: "acme", model: "x" }]);
+  assert.equal(t.resolve("s-1"), undefined);
+  assert.deepEqual(t.entries(), [{ slug: "s-3", tenant: "acme", model: "x" }]);
+  t.useIdentity();
+  assert.deepEqual(t.resolve("x"), { tenant: "local", model: "x" });
+});
+
+Deno.test("SlugTable: an empty table routes nothing (control-plane mode before UpdateRegistry)", () => {
+  const t = new SlugTable([]);
+  assert.equal(t.isIdentity, false);
+  assert.equal(t.resolve("anything"), undefined);
+  assert.deepEqual(t.view(["a"]), []);
+});
+
+Deno.test("SlugTable: a bad message is refused and the current table stays", () => {
+  const t = new SlugTable([{ slug: "keep", tenant: "t", model: "m" }]);
+  assert.throws(
+    () =>
+      t.replace([
+        { slug: "a", tenant: "t", model: "m" },
+        { slug: "a", tenant: "t", model: "n" },
+      ]),
+    /entries\[1\]\.slug: duplicate slug "a" \(also at \[0\]\)/,
+  );
+  assert.throws(
+    () => t.replace([{ slug: "b", tenant: "", model: "m" }]),
+    /entries\[0\]\.tenant:/,
+  );
+  assert.deepEqual(t.resolve("keep"), { tenant: "t", model: "m" });
+});
+
+Deno.test("SlugTableSchema: message format is an array of strict {slug, tenant, endpoint?, model}", () => {
+  assert.equal(SlugTableSchema.safeParse([{ slug: "s", tenant: "t", model: "m" }]).success, true);
+  assert.equal(
+    SlugTableSchema.safeParse([{ slug: "s", tenant: "t", model: "m", extra: 1 }]).success,
+    false,
+  );
+  assert.equal(SlugTableSchema.safeParse([{ slug: "s", tenant: "t" }]).success, false);
+  assert.equal(SlugTableSchema.safeParse({ slug: "s" }).success, false);
+});

@@ -1,0 +1,19 @@
+/**
+ * Logging and metrics shared by every labman module.
+ *
+ * ```ts
+ * import { getLogger, setupLogging } from "../telemetry/mod.ts";
+ * setupLogging({ level: "info", format: "auto" });
+ * getLogger("proxy").info("listening on {addr}", { addr: "127.0.0.1:8080" });
+ * ```
+ *
+ * @module
+ */
+export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
+export {
+  createDataPlaneMetrics,
+  type DataPlaneMetrics,
+  mergeExposition,
+  Registry,
+  type UpstreamErrorKind,
+} from "./metrics.ts";

@@ -1,0 +1,146 @@
+/**
+ * Starts labmand as a real process, with exactly the permission flags of the `labmand` task in
+ * deno.json (the same set `deno task compile` bakes into the binary), and waits until it serves.
+ */
+import { fromFileUrl } from "node:path";
+
+const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+
+/** Permission flags of a deno.json task, so tests and the binaries share one source of truth. */
+export async function taskFlags(task: string): Promise<string[]> {
+  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const line: string = denoJson.tasks[task];
+  return line.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
+}
+
+export interface LabmandProcess extends AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly proxyUrl: string;
+  readonly adminUrl: string | null;
+  /** Every log line so far (JSON lines, parsed). */
+  readonly logs: Record<string, unknown>[];
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  signal(sig: Deno.Signal): void;
+  /** Waits for exit (bounded) and returns the exit code. */
+  exited(timeoutMs?: number): Promise<number>;
+}
+
+export async function startLabmand(
+  configPath: string,
+  options: { timeoutMs?: number; extraArgs?: string[]; expectReady?: boolean } = {},
+): Promise<LabmandProcess> {
+  const flags = await taskFlags("labmand");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, `${ROOT}labmand/main.ts`, "--config", configPath, ...(options.extraArgs ?? [])],
+    stdout: "null",
+    stderr: "piped",
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const logs: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const waiters = new Set<() => void>();
+  const reader = (async () => {
+    const lines = child.stderr.pipeThrough(new TextDecoderStream());
+    let buf = "";
+    for await (const chunk of lines) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        raw.push(line);
+        try {
+          logs.push(JSON.parse(line));
+        } catch {
+          logs.push({ message: line, raw: true });
+        }
+        for (const w of waiters) w();
+      }
+    }
+  })();
+  const status = child.status;
+  let exitCode: number | null = null;
+  status.then((s) => {
+    exitCode = s.code;
+    for (const w of waiters) w();
+  });
+
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const hit = logs.find(pred);
+        if (hit) {
+          done();
+          resolve(hit);
+        } else if (exitCode !== null) {
+          done();
+          reject(new Error(`labmand exited with ${exitCode}:\n${raw.join("\n")}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for a log line; got:\n${raw.join("\n")}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const exited = async (timeoutMs = 20_000) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const code = await Promise.race([
+      status.then((s) => s.code),
+      new Promise<number>((_, rej) => {
+        timer = setTimeout(() => rej(new Error("labmand did not exit in time")), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    await reader;
+    return code;
+  };
+
+  let proxyUrl = "";
+  let adminUrl: string | null = null;
+  if (options.expectReady ?? true) {
+    try {
+      const ready = await waitForLog(
+        (l) => typeof l.message === "string" && l.message.startsWith("labmand ready"),
+        options.timeoutMs ?? 20_000,
+      );
+      const props = ready.properties as { proxyUrl: string; adminUrl: string | null };
+      proxyUrl = props.proxyUrl;
+      adminUrl = props.adminUrl;
+    } catch (err) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await exited().catch(() => {});
+      throw err;
+    }
+  }
+
+  return {
+    child,
+    get proxyUrl() {
+      return proxyUrl;
+    },
+    get adminUrl() {
+      return adminUrl;
+    },
+    logs,
+    waitForLog,
+    signal: (sig) => child.kill(sig),
+    exited,
+    async [Symbol.asyncDispose]() {
+      if (exitCode === null) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+      await exited().catch(() => {});
+    },
+  };
+}
