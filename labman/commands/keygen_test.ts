@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { publicKeyFromPrivate, readPrivateKey } from "../../lib/wireguard/keys.ts";
+import { decodeKey, encodeKey } from "../../lib/wireguard/mod.ts";
+import { keygen } from "./keygen.ts";
+
+function capture() {
+  const out: string[] = [], err: string[] = [];
+  return { out, err, output: { out: (t: string) => out.push(t), err: (t: string) => err.push(t) } };
+}
+
+Deno.test("labman keygen writes a 0600 key in a 0700 dir, prints the public key, refuses to overwrite", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    const dir = join(base, "wireguard");
+    const c = capture();
+    assert.equal(await keygen(["--dir", dir], c.output), 0);
+    assert.equal(c.out.length, 1);
+    const pub = c.out[0];
+    const priv = await readPrivateKey(join(dir, "private.key"));
+    assert.equal(encodeKey(await publicKeyFromPrivate(priv)), pub);
+    assert.equal((await Deno.readTextFile(join(dir, "public.key"))).trim(), pub);
+    assert.equal((await Deno.stat(join(dir, "private.key"))).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
+
+    const again = capture();
+    assert.equal(await keygen(["--dir", dir], again.output), 1);
+    assert.match(again.err.join("\n"), /already exists — pass --force/);
+    assert.equal(await readPrivateKey(join(dir, "private.key")), priv);
+
+    const forced = capture();
+    assert.equal(await keygen(["--dir", dir, "--force"], forced.output), 0);
+    assert.notEqual(forced.out[0], pub);
+    decodeKey(forced.out[0]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("labman keygen: usage errors exit 2, --help exits 0", async () => {
+  const c = capture();
+  assert.equal(await keygen(["--bogus"], c.output), 2);
+  assert.match(c.err.join("\n"), /Usage: labman keygen/);
+  const h = capture();
+  assert.equal(await keygen(["-h"], h.output), 0);
+  assert.match(h.out[0], /--force/);
+});
