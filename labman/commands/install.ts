@@ -1,0 +1,217 @@
+/**
+ * `labman install`: puts labmand, labman and the systemd unit on the node, creates the config
+ * and state directories, and copies the example config if there is none. Idempotent: a second
+ * run reports every item "unchanged".
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  type Artifact,
+  installArtifacts,
+  loadSources,
+  PATHS,
+  rootPath,
+} from "../../lib/ops/artifacts.ts";
+import { applyAction, observePath } from "../../lib/ops/fs_ops.ts";
+import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
+import {
+  formatAction,
+  planAction,
+  planChanges,
+  type PlannedAction,
+} from "../../lib/ops/install_plan.ts";
+
+const USAGE = `usage: labman install [options]
+
+Installs labmand and labman into --bin-dir, labmand.service into --unit-dir (its Exec paths
+pointing at --bin-dir), creates ${PATHS.etcDir} (0755) and ${PATHS.stateDir}/{wireguard,rosenpass}
+(0700), copies labman.example.toml to ${PATHS.config} only if that file is absent, and runs
+"systemctl daemon-reload" when the unit changed. Re-running changes nothing.
+
+Options:
+  --from PATH            labmand binary to install (default: next to this labman binary)
+  --labman-from PATH     labman binary to install (default: next to --from, else this binary)
+  --bin-dir DIR          where the binaries go (default ${PATHS.binDir})
+  --unit-dir DIR         where the unit goes (default ${PATHS.unitDir})
+  --unit-file PATH       unit template (default: the one shipped with labman)
+  --example-config PATH  config template (default: the shipped labman.example.toml)
+  --root DIR             prefix every target path with DIR (for tests and images)
+  --no-systemctl         never run systemctl
+  --dry-run              print the planned actions, change nothing
+  -h, --help             show this help`;
+
+export interface ProgramOptions {
+  from?: string;
+  labmanFrom?: string;
+  binDir: string;
+  unitDir: string;
+  unitFile?: string;
+  exampleConfig?: string;
+  root: string;
+  noSystemctl: boolean;
+  dryRun: boolean;
+  restart: boolean;
+  help: boolean;
+}
+
+/** Parses the flags shared by install and update; returns an error string on bad input. */
+export function parseProgramArgs(
+  args: string[],
+  extra: { restart?: boolean } = {},
+): ProgramOptions | string {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: {
+        from: { type: "string" },
+        "labman-from": { type: "string" },
+        "bin-dir": { type: "string" },
+        "unit-dir": { type: "string" },
+        "unit-file": { type: "string" },
+        "example-config": { type: "string" },
+        root: { type: "string" },
+        "no-systemctl": { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        ...(extra.restart ? { restart: { type: "boolean" as const } } : {}),
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    const v = values as Record<string, string | boolean | undefined>;
+    const str = (k: string) => typeof v[k] === "string" ? v[k] as string : undefined;
+    const opts: ProgramOptions = {
+      binDir: str("bin-dir") ?? PATHS.binDir,
+      unitDir: str("unit-dir") ?? PATHS.unitDir,
+      root: str("root") ?? "/",
+      noSystemctl: v["no-systemctl"] === true,
+      dryRun: v["dry-run"] === true,
+      restart: v.restart === true,
+      help: v.help === true,
+    };
+    for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
+      if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
+    }
+    const from = str("from");
+    if (from !== undefined) opts.from = from;
+    const labmanFrom = str("labman-from");
+    if (labmanFrom !== undefined) opts.labmanFrom = labmanFrom;
+    const unitFile = str("unit-file");
+    if (unitFile !== undefined) opts.unitFile = unitFile;
+    const exampleConfig = str("example-config");
+    if (exampleConfig !== undefined) opts.exampleConfig = exampleConfig;
+    return opts;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Observes and plans each artifact in order. */
+export async function planArtifacts(artifacts: Artifact[]): Promise<PlannedAction[]> {
+  const plan: PlannedAction[] = [];
+  for (const a of artifacts) plan.push(planAction(a.desired, await observePath(a.desired.path)));
+  return plan;
+}
+
+/** Applies a plan; returns the error messages (empty when everything worked). */
+export async function applyPlan(plan: PlannedAction[], artifacts: Artifact[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const [i, a] of plan.entries()) {
+    const problem = await applyAction(a, artifacts[i].content);
+    if (problem) errors.push(problem);
+  }
+  return errors;
+}
+
+/** systemctl is run only on the real root, with systemd running, and without --no-systemctl. */
+export function systemctlAllowed(
+  opts: ProgramOptions,
+  systemdRunning: boolean,
+): { ok: boolean; why?: string } {
+  if (opts.noSystemctl) return { ok: false, why: "--no-systemctl" };
+  if (opts.root !== "/") return { ok: false, why: `--root ${opts.root}` };
+  if (!systemdRunning) return { ok: false, why: "systemd is not running" };
+  return { ok: true };
+}
+
+export async function install(args: string[], deps: CommandDeps = {}): Promise<number> {
+  const { host, out, err, execPath } = resolveDeps(deps);
+  const opts = parseProgramArgs(args);
+  if (typeof opts === "string") {
+    err(`labman install: ${opts}\n${USAGE}`);
+    return 2;
+  }
+  if (opts.help) {
+    out(USAGE);
+    return 0;
+  }
+  const loaded = await loadSources({ ...opts, ...(execPath ? { execPath } : {}) });
+  if (!loaded.ok) {
+    err(`labman install: ${loaded.error}`);
+    return 1;
+  }
+  const { sources } = loaded;
+  const artifacts = await installArtifacts(sources, opts);
+  const plan = await planArtifacts(artifacts);
+  out(
+    `labman install: labmand from ${sources.labmand.path}${
+      opts.root !== "/" ? ` into root ${opts.root}` : ""
+    }`,
+  );
+  for (const a of plan) out(`  ${formatAction(a, opts.dryRun)}`);
+  if (!sources.example) {
+    out(`  ! no labman.example.toml found; write ${rootPath(opts.root, PATHS.config)} yourself`);
+  }
+  const unitIndex = artifacts.findIndex((a) => a.target.endsWith(`/${PATHS.unitName}`));
+  const unitChanged = ["create", "update"].includes(plan[unitIndex].action);
+  const systemctl = systemctlAllowed(opts, host.systemdRunning());
+  if (opts.dryRun) {
+    if (unitChanged) {
+      out(
+        systemctl.ok
+          ? "  would run: systemctl daemon-reload"
+          : `  would skip systemctl (${systemctl.why})`,
+      );
+    }
+    out(planChanges(plan) ? "dry run: nothing was changed" : "dry run: everything is unchanged");
+    return plan.some((a) => a.action === "conflict") ? 1 : 0;
+  }
+  const errors = await applyPlan(plan, artifacts);
+  for (const e of errors) err(`labman install: ${e}`);
+  if (errors.length > 0) return 1;
+
+  if (unitChanged) {
+    if (systemctl.ok) {
+      const r = await host.run("systemctl", ["daemon-reload"]);
+      if (r.code !== 0) {
+        err(
+          `labman install: Cannot reload systemd: systemctl daemon-reload exited ${r.code}: ${r.stderr.trim()}`,
+        );
+        return 1;
+      }
+      out("  ran systemctl daemon-reload");
+    } else {
+      out(`  skipped systemctl daemon-reload (${systemctl.why})`);
+    }
+  }
+  const changed = plan.filter((a) => a.action !== "unchanged" && a.action !== "keep").length;
+  if (changed === 0) {
+    out("labman install: everything is unchanged");
+  } else {
+    out(`labman install: ${changed} change(s) applied`);
+    const configCreated = plan.some((a) =>
+      a.desired.path === rootPath(opts.root, PATHS.config) && a.action === "create"
+    );
+    out(
+      [
+        "next steps:",
+        ...(configCreated ? [`  edit ${PATHS.config} (control_plane, endpoints)`] : []),
+        "  labman keygen             # creates the WireGuard key pair",
+        "  labman doctor             # checks the node",
+        "  systemctl enable --now labmand",
+      ].join("\n"),
+    );
+  }
+  return 0;
+}

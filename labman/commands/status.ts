@@ -1,0 +1,146 @@
+/**
+ * `labman status`: asks the running labmand's loopback admin listener (`/readyz`, `/metrics`)
+ * and prints a compact summary, or JSON with `--json`.
+ * Exit: 0 ready, 1 not ready, 3 unreachable, 2 usage error.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../lib/config/mod.ts";
+import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
+import { describeFetchError } from "../../lib/ops/preflight.ts";
+import { formatStatus, summarizeStatus } from "../../lib/ops/status_summary.ts";
+
+const DEFAULT_ADMIN = "http://127.0.0.1:9464";
+
+const USAGE = `usage: labman status [--admin URL] [--config PATH] [--json] [--timeout-ms N]
+
+Shows whether labmand is ready, its endpoints (healthy/total, models), request counts, queue,
+WireGuard and Rosenpass state, read from the admin listener (${DEFAULT_ADMIN} unless the
+config's [admin] says otherwise).
+
+Options:
+  --admin URL       admin listener base URL (overrides the config)
+  --config PATH     config to read [admin] from (default: /etc/labman/labman.toml, ./labman.toml)
+  --json            print JSON for machines
+  --timeout-ms N    per-request timeout (default 3000)
+  -h, --help        show this help
+
+Exit status: 0 ready, 1 not ready, 3 labmand unreachable.`;
+
+export const EXIT_UNREACHABLE = 3;
+
+/** `http://host:port` for an admin listen address (IPv6 in brackets). */
+export function adminUrl(addr: string, port: number): string {
+  const host = addr.includes(":") && !addr.startsWith("[") ? `[${addr}]` : addr;
+  return `http://${host}:${port}`;
+}
+
+/** The admin URL from `--admin`, else the config, else the default; or why there is none. */
+export async function resolveAdminUrl(
+  explicit: string | undefined,
+  configPath: string | undefined,
+): Promise<{ url: string; note?: string } | { disabled: string }> {
+  if (explicit !== undefined) return { url: explicit.replace(/\/+$/, "") };
+  const loaded = await loadConfig({
+    ...(configPath ? { path: configPath } : {}),
+    checkKeyFiles: false,
+  });
+  if (!loaded.ok) {
+    return {
+      url: DEFAULT_ADMIN,
+      note: `config not usable (${loaded.file ?? "none found"}); trying the default`,
+    };
+  }
+  const admin = loaded.config.admin;
+  if (!admin.enabled) return { disabled: loaded.file };
+  return { url: adminUrl(admin.listen_addr, admin.listen_port) };
+}
+
+async function get(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+  return { status: res.status, body: await res.text() };
+}
+
+export async function status(args: string[], deps: CommandDeps = {}): Promise<number> {
+  const { out, err } = resolveDeps(deps);
+  let values: {
+    admin?: string;
+    config?: string;
+    json?: boolean;
+    "timeout-ms"?: string;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        admin: { type: "string" },
+        config: { type: "string", short: "c" },
+        json: { type: "boolean" },
+        "timeout-ms": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    err(`labman status: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  const timeoutMs = Number(values["timeout-ms"] ?? 3000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    err(`labman status: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
+    return 2;
+  }
+  if (values.admin !== undefined && !/^https?:\/\//.test(values.admin)) {
+    err(`labman status: --admin must be an http URL like ${DEFAULT_ADMIN}, got "${values.admin}"`);
+    return 2;
+  }
+  const target = await resolveAdminUrl(values.admin, values.config);
+  if ("disabled" in target) {
+    const msg =
+      `labmand's admin listener is disabled in ${target.disabled} (admin.enabled = false) — ` +
+      "enable it to use labman status";
+    if (values.json) out(JSON.stringify({ reachable: false, error: msg }));
+    else err(`labman status: ${msg}`);
+    return EXIT_UNREACHABLE;
+  }
+  const base = target.url;
+  let ready: { status: number; body: string };
+  let metrics: { status: number; body: string };
+  try {
+    [ready, metrics] = await Promise.all([
+      get(`${base}/readyz`, timeoutMs),
+      get(`${base}/metrics`, timeoutMs),
+    ]);
+  } catch (e) {
+    const msg = `labmand is not running or admin listener disabled (tried ${base})`;
+    if (values.json) {
+      out(
+        JSON.stringify({
+          reachable: false,
+          admin: base,
+          error: msg,
+          cause: describeFetchError(e, timeoutMs),
+        }),
+      );
+    } else {
+      err(`labman status: ${msg}`);
+      if (target.note) err(`  (${target.note})`);
+    }
+    return EXIT_UNREACHABLE;
+  }
+  const summary = summarizeStatus({
+    admin: base,
+    readyStatus: ready.status,
+    readyBody: ready.body,
+    metricsText: metrics.status === 200 ? metrics.body : "",
+  });
+  if (values.json) out(JSON.stringify({ reachable: true, ...summary }, null, 2));
+  else out(formatStatus(summary));
+  return summary.ready ? 0 : 1;
+}

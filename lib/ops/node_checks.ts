@@ -1,0 +1,104 @@
+/**
+ * The host probes shared by `labman pre` and `labman doctor`: the kernel module, `/dev/net/tun`,
+ * the userspace tools and the key directories, turned into {@link Check}s by `preflight.ts`.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import type { LabmanConfig } from "../config/mod.ts";
+import { PATHS, rootPath } from "./artifacts.ts";
+import type { Check } from "./checklist.ts";
+import type { Host } from "./host.ts";
+import {
+  kernelCheck,
+  type KernelWireGuard,
+  keyDirCheck,
+  rosenpassCheck,
+  tunCheck,
+  wireguardGoCheck,
+  wireguardNeeds,
+} from "./preflight.ts";
+
+export interface ProbeOptions {
+  /** Prefix for fixed system paths (`/dev/net/tun`, `/sys/module/…`); `/` for the real system. */
+  root: string;
+  host: Host;
+}
+
+/** The mode of `path` (lstat), or null when it does not exist. */
+export function modeOf(path: string): number | null {
+  try {
+    return Deno.lstatSync(path).mode ?? 0;
+  } catch {
+    return null;
+  }
+}
+
+export async function probeKernel({ root, host }: ProbeOptions): Promise<KernelWireGuard> {
+  const loaded = modeOf(rootPath(root, PATHS.wireguardModule)) !== null;
+  if (loaded) return { loaded, loadable: true };
+  const r = await host.run("modprobe", ["-n", "wireguard"], { timeoutMs: 10_000 });
+  return { loaded, loadable: r.code === 0 };
+}
+
+export function tunState(root: string): "char" | "other" | "missing" {
+  try {
+    return Deno.statSync(rootPath(root, PATHS.tun)).isCharDevice ? "char" : "other";
+  } catch {
+    return "missing";
+  }
+}
+
+/** Directories holding the key files the config names (tunnel modes only). */
+export function keyDirs(config: LabmanConfig): { label: string; path: string }[] {
+  if (config.wireguard.mode === "off") return [];
+  const out = [{
+    label: "WireGuard key directory",
+    path: dirname(config.wireguard.private_key_path),
+  }];
+  if (config.rosenpass.enabled) {
+    out.push({ label: "Rosenpass key directory", path: dirname(config.rosenpass.secret_key_path) });
+  }
+  return out.filter((d, i) => out.findIndex((o) => o.path === d.path) === i);
+}
+
+export function keyDirChecks(config: LabmanConfig): Check[] {
+  return keyDirs(config).map((d) => keyDirCheck(d.label, d.path, modeOf(d.path)));
+}
+
+/**
+ * Kernel module, wireguard-go, /dev/net/tun and rosenpass, judged for the configured mode.
+ * With `onlyNeeded`, checks that the mode makes irrelevant are left out (for `pre`).
+ */
+export async function toolChecks(
+  config: LabmanConfig,
+  options: ProbeOptions & { onlyNeeded?: boolean },
+): Promise<Check[]> {
+  const mode = config.wireguard.mode;
+  if (mode === "off" && options.onlyNeeded) return [];
+  const kernel = await probeKernel(options);
+  const needs = wireguardNeeds(mode, kernel);
+  const out: Check[] = [];
+  if (!options.onlyNeeded || needs.kernel || mode === "auto") out.push(kernelCheck(mode, kernel));
+  if (!options.onlyNeeded || needs.wireguardGo !== "no") {
+    out.push(
+      wireguardGoCheck(
+        needs,
+        config.wireguard.wireguard_go,
+        options.host.which(config.wireguard.wireguard_go),
+      ),
+    );
+  }
+  if (!options.onlyNeeded || needs.tun) out.push(tunCheck(needs.tun, tunState(options.root)));
+  const pq = config.rosenpass.enabled && mode !== "off";
+  if (!options.onlyNeeded || pq) {
+    out.push(
+      rosenpassCheck(
+        pq,
+        config.rosenpass.binary,
+        options.host.whichRosenpass(config.rosenpass.binary),
+      ),
+    );
+  }
+  return out;
+}
