@@ -380,7 +380,10 @@ export class RosenpassSupervisor {
     this.#pskChain = this.#pskChain.then(async () => {
       if (this.#stopping && kind === "exchanged") return;
       try {
-        await this.#o.backend.setPeerPsk(this.#o.iface, this.#o.peerWgPublicKey, psk);
+        // A fail-closed key must stop traffic now, not at WireGuard's next rekey.
+        await this.#o.backend.setPeerPsk(this.#o.iface, this.#o.peerWgPublicKey, psk, {
+          dropSession: kind === "random",
+        });
         this.#installedAtMs = this.#clock.now();
       } catch (err) {
         this.#log.error("Cannot set the {kind} PSK on {iface}: {error}", {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { applyDelta } from "./device_state.ts";
 import type { Base64Key, InterfaceSpec, WgDevice, WgPeer, WireGuardBackend } from "./types.ts";
 
@@ -48,11 +49,13 @@ export class FakeBackend implements WireGuardBackend {
     });
   }
 
-  setPeerPsk(name: string, peerPublicKey: Base64Key, psk: Base64Key): Promise<void> {
-    return this.set({
-      name,
-      peers: [{ publicKey: peerPublicKey, updateOnly: true, presharedKey: psk }],
-    });
+  setPeerPsk(
+    name: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: SetPeerPskOptions,
+  ): Promise<void> {
+    return applyPeerPsk(this, name, peerPublicKey, psk, options);
   }
 
   destroy(name: string): Promise<void> {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import {
   getDeviceMessage,
@@ -82,11 +83,13 @@ export class KernelBackend implements WireGuardBackend {
     return { ...device, name };
   }
 
-  setPeerPsk(name: string, peerPublicKey: Base64Key, psk: Base64Key): Promise<void> {
-    return this.set({
-      name,
-      peers: [{ publicKey: peerPublicKey, updateOnly: true, presharedKey: psk }],
-    });
+  setPeerPsk(
+    name: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: SetPeerPskOptions,
+  ): Promise<void> {
+    return applyPeerPsk(this, name, peerPublicKey, psk, options);
   }
 
   async destroy(name: string): Promise<void> {

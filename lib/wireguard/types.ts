@@ -64,8 +64,16 @@ export interface WireGuardBackend {
   set(device: WgDevice): Promise<void>;
   /** Reads full device state. */
   get(name: string): Promise<WgDevice>;
-  /** Sets one peer's PSK (Rosenpass rotation): an update-only peer delta. */
-  setPeerPsk(name: string, peerPublicKey: Base64Key, psk: Base64Key): Promise<void>;
+  /**
+   * Sets one peer's PSK (Rosenpass rotation). With `dropSession` the peer's current session is
+   * discarded too, so a fail-closed key stops traffic at once rather than at the next rekey.
+   */
+  setPeerPsk(
+    name: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: { dropSession?: boolean },
+  ): Promise<void>;
   /** Removes the link (and any userspace process behind it). Idempotent. */
   destroy(name: string): Promise<void>;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { join } from "node:path";
 import { getLogger } from "../telemetry/mod.ts";
 import { applyDelta } from "./device_state.ts";
@@ -172,11 +173,13 @@ export class UserspaceBackend implements WireGuardBackend {
     );
   }
 
-  setPeerPsk(name: string, peerPublicKey: Base64Key, psk: Base64Key): Promise<void> {
-    return this.set({
-      name,
-      peers: [{ publicKey: peerPublicKey, updateOnly: true, presharedKey: psk }],
-    });
+  setPeerPsk(
+    name: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: SetPeerPskOptions,
+  ): Promise<void> {
+    return applyPeerPsk(this, name, peerPublicKey, psk, options);
   }
 
   async destroy(name: string): Promise<void> {
