@@ -13,6 +13,8 @@ import {
   keyPathsIn,
   writeKeyPair,
 } from "../../lib/wireguard/mod.ts";
+import { generateRosenpassKeys } from "../../lib/rosenpass/mod.ts";
+import { join } from "node:path";
 
 /** Where the command writes; replaced in tests. */
 export interface KeygenOutput {
@@ -25,23 +27,29 @@ const consoleOutput: KeygenOutput = {
   err: (text) => console.error(text),
 };
 
-export const DEFAULT_WIREGUARD_DIR = "/var/lib/labman/wireguard";
+export const DEFAULT_STATE_DIR = "/var/lib/labman";
 
-const USAGE = `Usage: labman keygen [--dir DIR] [--force]
+const USAGE = `Usage: labman keygen [--dir DIR] [--force] [--no-rosenpass] [--rosenpass-binary PATH]
 
-Creates the node's WireGuard key pair: DIR/private.key (mode 0600, DIR mode 0700) and
-DIR/public.key, and prints the public key.
+Creates the node's key pairs, each secret key mode 0600 in a mode 0700 directory:
+  WireGuard  DIR/wireguard/private.key, DIR/wireguard/public.key (the public key is printed)
+  Rosenpass  DIR/rosenpass/pqsk, DIR/rosenpass/pqpk (524,160 bytes; sent at registration)
+These are the default paths of wireguard.private_key_path and rosenpass.secret_key_path.
 
 Options:
-      --dir DIR  key directory (default: ${DEFAULT_WIREGUARD_DIR})
-      --force    replace an existing key (the old one is lost)
-  -h, --help     show this help
+      --dir DIR                 state directory (default: ${DEFAULT_STATE_DIR})
+      --force                   replace existing keys (the old ones are lost)
+      --no-rosenpass            only create the WireGuard key pair
+      --rosenpass-binary PATH   rosenpass executable (default: found on PATH)
+  -h, --help                    show this help
 
 Exit status: 0 created, 1 error (e.g. a key already exists), 2 usage error.`;
 
 export interface KeygenStepOptions {
   /** Directory for this key type's files. */
   dir: string;
+  /** rosenpass executable. @default "rosenpass" */
+  rosenpassBinary?: string;
   /** @default false */
   force?: boolean;
 }
@@ -66,15 +74,40 @@ export async function keygenWireGuard(options: KeygenStepOptions): Promise<Keyge
   };
 }
 
-/**
- * The key types `labman keygen` creates, in order. Hook for Rosenpass: append
- * `{ name: "rosenpass", run: (o) => keygenRosenpass({ ...o, dir: <rosenpass dir> }) }`.
- */
+/** Creates the Rosenpass pair in `dir` with `rosenpass gen-keys`. */
+export async function keygenRosenpass(options: KeygenStepOptions): Promise<KeygenStepResult> {
+  const secretKeyPath = join(options.dir, "pqsk");
+  const publicKeyPath = join(options.dir, "pqpk");
+  const r = await generateRosenpassKeys({
+    secretKeyPath,
+    publicKeyPath,
+    binary: options.rosenpassBinary ?? "rosenpass",
+    force: options.force ?? false,
+  });
+  if (!r.created) {
+    throw new Error(
+      `a Rosenpass key pair already exists at ${secretKeyPath} — pass --force to replace it`,
+    );
+  }
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", await Deno.readFile(publicKeyPath)),
+  );
+  const fingerprint = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  return {
+    label: "Rosenpass",
+    publicKey: `rosenpass public key ${publicKeyPath} (sha256 ${fingerprint}…)`,
+    files: [secretKeyPath, publicKeyPath],
+  };
+}
+
+/** The key types `labman keygen` creates, in order, with their subdirectory of `--dir`. */
 export const KEY_STEPS: {
   name: string;
   run: (o: KeygenStepOptions) => Promise<KeygenStepResult>;
 }[] = [
   { name: "wireguard", run: keygenWireGuard },
+  { name: "rosenpass", run: keygenRosenpass },
 ];
 
 /** Runs `labman keygen` with the arguments after `keygen`. Returns the exit code; never throws. */
@@ -89,6 +122,8 @@ export async function keygen(
       options: {
         dir: { type: "string" },
         force: { type: "boolean", default: false },
+        "no-rosenpass": { type: "boolean", default: false },
+        "rosenpass-binary": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -103,10 +138,15 @@ export async function keygen(
     output.out(USAGE);
     return 0;
   }
-  const dir = values.dir ?? DEFAULT_WIREGUARD_DIR;
+  const base = values.dir ?? DEFAULT_STATE_DIR;
   for (const step of KEY_STEPS) {
+    if (step.name === "rosenpass" && values["no-rosenpass"]) continue;
     try {
-      const r = await step.run({ dir, force: values.force });
+      const r = await step.run({
+        dir: join(base, step.name),
+        force: values.force,
+        ...(values["rosenpass-binary"] ? { rosenpassBinary: values["rosenpass-binary"] } : {}),
+      });
       output.err(`${r.label} key pair written: ${r.files.join(", ")}`);
       output.out(r.publicKey);
     } catch (e) {

@@ -14,7 +14,7 @@ Deno.test("labman keygen writes a 0600 key in a 0700 dir, prints the public key,
   try {
     const dir = join(base, "wireguard");
     const c = capture();
-    assert.equal(await keygen(["--dir", dir], c.output), 0);
+    assert.equal(await keygen(["--dir", base, "--no-rosenpass"], c.output), 0);
     assert.equal(c.out.length, 1);
     const pub = c.out[0];
     const priv = await readPrivateKey(join(dir, "private.key"));
@@ -24,12 +24,12 @@ Deno.test("labman keygen writes a 0600 key in a 0700 dir, prints the public key,
     assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
 
     const again = capture();
-    assert.equal(await keygen(["--dir", dir], again.output), 1);
+    assert.equal(await keygen(["--dir", base, "--no-rosenpass"], again.output), 1);
     assert.match(again.err.join("\n"), /already exists — pass --force/);
     assert.equal(await readPrivateKey(join(dir, "private.key")), priv);
 
     const forced = capture();
-    assert.equal(await keygen(["--dir", dir, "--force"], forced.output), 0);
+    assert.equal(await keygen(["--dir", base, "--no-rosenpass", "--force"], forced.output), 0);
     assert.notEqual(forced.out[0], pub);
     decodeKey(forced.out[0]);
   } finally {
@@ -44,4 +44,34 @@ Deno.test("labman keygen: usage errors exit 2, --help exits 0", async () => {
   const h = capture();
   assert.equal(await keygen(["-h"], h.output), 0);
   assert.match(h.out[0], /--force/);
+});
+
+Deno.test("labman keygen also creates the Rosenpass pair with the real rosenpass binary", async () => {
+  const { resolveRosenpassBinary } = await import("../../lib/rosenpass/mod.ts");
+  let binary: string;
+  try {
+    binary = resolveRosenpassBinary("rosenpass");
+  } catch {
+    console.log("skipped: rosenpass binary not installed");
+    return;
+  }
+  const base = await Deno.makeTempDir();
+  try {
+    const c = capture();
+    assert.equal(
+      await keygen(["--dir", base, "--rosenpass-binary", binary], c.output),
+      0,
+      c.err.join("\n"),
+    );
+    assert.equal(c.out.length, 2);
+    assert.match(c.out[1], /rosenpass public key .*pqpk \(sha256 [0-9a-f]{32}…\)/);
+    assert.equal((await Deno.stat(join(base, "rosenpass", "pqpk"))).size, 524_160);
+    assert.equal((await Deno.stat(join(base, "rosenpass", "pqsk"))).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(join(base, "rosenpass"))).mode! & 0o777, 0o700);
+    const again = capture();
+    assert.equal(await keygen(["--dir", base, "--rosenpass-binary", binary], again.output), 1);
+    assert.match(again.err.join("\n"), /already exists — pass --force/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
 });
