@@ -8,7 +8,8 @@
 import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/schema.ts";
 
 export interface DataPlaneSettings {
-  bind: { hostname: string; port: number };
+  /** `reusePort` lets a successor Worker bind the same address during a reload handover. */
+  bind: { hostname: string; port: number; reusePort?: boolean };
   endpoints: EndpointConfig[];
   /** Endpoint name → bearer key, read from `api_key_file` by the supervisor. */
   apiKeys: Record<string, string>;
@@ -46,7 +47,11 @@ export interface DataPlaneStatus {
     last_error?: string;
   }[];
   requests: { total: number; errors: number; in_flight: number; queue_depth: number };
-  capabilities: { models: string[]; endpoint_count: number; max_concurrent_requests: number | null };
+  capabilities: {
+    models: string[];
+    endpoint_count: number;
+    max_concurrent_requests: number | null;
+  };
 }
 
 /** Worker → supervisor. */

@@ -2,9 +2,9 @@
  * Starts labmand as a real process, with exactly the permission flags of the `labmand` task in
  * deno.json (the same set `deno task compile` bakes into the binary), and waits until it serves.
  */
-import { fromFileUrl } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Permission flags of a deno.json task, so tests and the binaries share one source of truth. */
 export async function taskFlags(task: string): Promise<string[]> {

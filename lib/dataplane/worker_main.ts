@@ -1,0 +1,153 @@
+/**
+ * Data-plane Worker entry: endpoint registry, health checks, routing and the OpenAI proxy.
+ * Runs with the narrowed permissions of `permissions.ts`; every request from the control plane
+ * is parsed here and only here.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { EndpointRegistry } from "../registry/mod.ts";
+import {
+  createProxyHandler,
+  createUpstreamClients,
+  type ProxyHandler,
+  startProxyServer,
+  type UpstreamClientFactory,
+  upstreamOptionsFromConfig,
+} from "../proxy/mod.ts";
+import { createDataPlaneMetrics, getLogger, setupLogging } from "../telemetry/mod.ts";
+import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
+
+const log = getLogger("dataplane");
+const post = (msg: FromWorker) => self.postMessage(msg);
+
+let state:
+  | {
+    registry: EndpointRegistry;
+    server: Awaited<ReturnType<typeof startProxyServer>>;
+    /** Replaced on reload; the listener dispatches to whichever is current. */
+    proxy: ProxyHandler;
+    upstream: UpstreamClientFactory;
+    metrics: ReturnType<typeof createDataPlaneMetrics>;
+  }
+  | undefined;
+
+async function init(settings: DataPlaneSettings): Promise<void> {
+  setupLogging({ level: settings.logging.level, format: settings.logging.format });
+  const metrics = createDataPlaneMetrics();
+  const registry = new EndpointRegistry({
+    endpoints: settings.endpoints,
+    apiKeys: settings.apiKeys,
+    health: settings.health,
+    proxy: settings.proxy,
+    metrics,
+    localMode: settings.localMode,
+  });
+  const upstream = createUpstreamClients(upstreamOptionsFromConfig(settings.proxy));
+  const proxy = createProxyHandler({
+    router: registry.router,
+    client: upstream,
+    proxy: settings.proxy,
+    metrics,
+  });
+  // Bind first, then probe: a bind failure must surface before any background work starts.
+  const server = await startProxyServer({
+    hostname: settings.bind.hostname,
+    port: settings.bind.port,
+    reusePort: settings.bind.reusePort ?? false,
+    handler: (req, info) => state!.proxy.fetch(req, info),
+  });
+  state = { registry, server, proxy, upstream, metrics };
+  await registry.start();
+  post({ type: "ready", addr: server.addr });
+}
+
+/** Totals for heartbeats, read from the request counter (one source of truth). */
+async function requestCounts(): Promise<{ total: number; errors: number }> {
+  let total = 0, errors = 0;
+  for (const v of (await state!.metrics.requests.get()).values) {
+    total += v.value;
+    if (Number(v.labels.status) >= 500) errors += v.value;
+  }
+  return { total, errors };
+}
+
+async function status(): Promise<DataPlaneStatus> {
+  if (!state) throw new Error("data plane not initialised");
+  const snap = state.registry.snapshot();
+  const counts = await requestCounts();
+  return {
+    endpoints: snap.map((e) => ({
+      name: e.name,
+      healthy: e.healthy,
+      models: e.models,
+      in_flight: e.in_flight,
+      max_concurrent: e.max_concurrent ?? null,
+      ...(e.last_error ? { last_error: e.last_error } : {}),
+    })),
+    requests: {
+      total: counts.total,
+      errors: counts.errors,
+      in_flight: state.proxy.inFlight(),
+      queue_depth: state.registry.router.queueDepth(),
+    },
+    capabilities: state.registry.toNodeCapabilities(),
+  };
+}
+
+async function handle(msg: ToWorker): Promise<unknown> {
+  if (!state) throw new Error("data plane not initialised");
+  switch (msg.type) {
+    case "reconfigure":
+      setupLogging({ level: msg.settings.logging.level, format: msg.settings.logging.format });
+      state.registry.reconfigure({
+        endpoints: msg.settings.endpoints,
+        apiKeys: msg.settings.apiKeys,
+        health: msg.settings.health,
+        proxy: msg.settings.proxy,
+      });
+      // New limits apply to new requests; in-flight ones finish on the handler they started on.
+      // The upstream pools (and their connection caps) are kept so no connection is dropped.
+      state.proxy = createProxyHandler({
+        router: state.registry.router,
+        client: state.upstream,
+        proxy: msg.settings.proxy,
+        metrics: state.metrics,
+      });
+      return;
+    case "slugs":
+      state.registry.slugs.replace(msg.entries);
+      return;
+    case "accepting":
+      state.registry.router.setAccepting(msg.accepting, msg.reason);
+      return;
+    case "metrics":
+      return await state.metrics.registry.getMetricsAsJSON();
+    case "status":
+      return await status();
+    case "shutdown":
+      state.registry.router.setAccepting(false, "node is shutting down");
+      await state.server.shutdown(msg.graceMs);
+      await state.registry.stop();
+      state.upstream.close();
+      return;
+    case "init":
+      throw new Error("data plane already initialised");
+  }
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  if (msg.type === "init") {
+    init(msg.settings).catch((err) => {
+      const message = err instanceof Error ? err.message : String(err);
+      log.error("data plane failed to start: {message}", { message });
+      post({ type: "fatal", message });
+    });
+    return;
+  }
+  handle(msg).then(
+    (value) => post({ type: "reply", id: msg.id, ok: true, value }),
+    (err) => post({ type: "reply", id: msg.id, ok: false, error: String(err?.message ?? err) }),
+  );
+};

@@ -1,0 +1,98 @@
+/**
+ * Which headers cross the proxy. Requests use an allowlist, so the control plane's credentials
+ * and anything else it sends stay on this hop; responses pass through minus hop-by-hop fields
+ * (RFC 9110 §7.6.1).
+ *
+ * @module
+ */
+
+/** Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112) plus legacy ones still seen in the wild. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/**
+ * Request fields forwarded to the endpoint. A fixed list rather than an `openai-*` scan: iterating
+ * a `Headers` sorts and combines every field and costs tens of µs per request in Deno, while a
+ * handful of `get` calls costs a few. These are the `OpenAI-*` fields the SDKs send.
+ */
+const FORWARDED_REQUEST_FIELDS = [
+  "content-type",
+  "accept",
+  "user-agent",
+  "openai-organization",
+  "openai-project",
+  "openai-beta",
+  "openai-version",
+] as const;
+
+/** Field names listed in `Connection`, which are hop-by-hop for this message only. */
+function connectionListed(headers: Headers): Set<string> | null {
+  const value = headers.get("connection");
+  if (value === null) return null;
+  const names = new Set<string>();
+  for (const part of value.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name.length > 0) names.add(name);
+  }
+  return names;
+}
+
+/**
+ * Fields for the upstream request, as pairs: content-type, accept, user-agent and the OpenAI
+ * fields from the client; `x-request-id`; `authorization` only as the endpoint's own key. No
+ * accept-encoding: the upstream answers uncompressed, so streams pass through untouched.
+ */
+export function upstreamRequestHeaders(
+  incoming: Headers,
+  requestId: string,
+  apiKey: string | undefined,
+): [string, string][] {
+  const out: [string, string][] = [];
+  const listed = connectionListed(incoming);
+  for (const name of FORWARDED_REQUEST_FIELDS) {
+    const value = incoming.get(name);
+    if (value !== null && (listed === null || !listed.has(name))) out.push([name, value]);
+  }
+  out.push(["x-request-id", requestId]);
+  if (apiKey !== undefined && apiKey.length > 0) out.push(["authorization", `Bearer ${apiKey}`]);
+  return out;
+}
+
+/**
+ * Turns upstream response headers into the client's, in place: hop-by-hop fields go, our
+ * `x-request-id` comes in. In place because copying a `Headers` means iterating it (slow).
+ */
+export function toClientResponseHeaders(headers: Headers, requestId: string): Headers {
+  const listed = connectionListed(headers);
+  // With Transfer-Encoding present, Content-Length is meaningless (RFC 9112 §6.3).
+  if (headers.has("transfer-encoding")) headers.delete("content-length");
+  for (const name of HOP_BY_HOP) headers.delete(name);
+  if (listed !== null) { for (const name of listed) headers.delete(name); }
+  headers.set("x-request-id", requestId);
+  return headers;
+}
+
+/** A client-supplied request id is kept when short and printable; otherwise a UUID. */
+export function pickRequestId(value: string | null): string {
+  if (value !== null && value.length > 0 && value.length <= 128) {
+    let ok = true;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 33 || c > 126) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return value;
+  }
+  return crypto.randomUUID();
+}
