@@ -45,7 +45,9 @@ export async function main(args: string[]): Promise<number> {
   if (command === "config") {
     if (rest[0] === "check") return await configCheck(rest.slice(1));
     console.error(
-      `labman config: unknown subcommand ${JSON.stringify(rest[0] ?? "")}; try "labman config check"`,
+      `labman config: unknown subcommand ${
+        JSON.stringify(rest[0] ?? "")
+      }; try "labman config check"`,
     );
     return 2;
   }

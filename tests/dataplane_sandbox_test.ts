@@ -10,7 +10,10 @@ Deno.test("data-plane Worker: Deno refuses other hosts, files, processes, env an
   );
   // A real listener the Worker is NOT allowed to reach: a refusal must come from Deno's
   // permission check, not from a closed port.
-  await using other = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("leak"));
+  await using other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("leak"),
+  );
   const dp = await startDataPlane({
     bind: { hostname: "127.0.0.1", port: 18_999 },
     endpoints: [{

@@ -20,7 +20,10 @@ interface EndpointSpec {
   extra?: string;
 }
 
-async function writeConfig(endpoints: EndpointSpec[], extra = ""): Promise<{ path: string; port: number; admin: number; dir: string }> {
+async function writeConfig(
+  endpoints: EndpointSpec[],
+  extra = "",
+): Promise<{ path: string; port: number; admin: number; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "labman-e2e-" });
   const port = freePort();
   const admin = freePort();
@@ -65,7 +68,11 @@ function client(baseURL: string): OpenAI {
   return new OpenAI({ baseURL, apiKey: "control-plane-secret", maxRetries: 0, timeout: 10_000 });
 }
 
-async function metricValue(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metricValue(
+  adminUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   let sum = 0;
   let found = false;
@@ -82,7 +89,11 @@ async function metricValue(adminUrl: string, name: string, labels: Record<string
   return found ? sum : NaN;
 }
 
-async function until(pred: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(
+  pred: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await pred()) return;
@@ -93,7 +104,10 @@ async function until(pred: () => Promise<boolean> | boolean, what: string, timeo
 
 Deno.test("labmand local mode: the openai SDK lists, chats, streams, completes and embeds", async () => {
   await using a = await startMockLlm({ models: ["llama-3-8b", "qwen-7b", "secret-model"] });
-  await using b = await startMockLlm({ models: ["llama-3-8b", "embed-small"], apiKey: "endpoint-key" });
+  await using b = await startMockLlm({
+    models: ["llama-3-8b", "embed-small"],
+    apiKey: "endpoint-key",
+  });
   const keyDir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${keyDir}/b.key`, "endpoint-key\n");
   await Deno.chmod(`${keyDir}/b.key`, 0o600);
@@ -143,16 +157,27 @@ Deno.test("labmand local mode: the openai SDK lists, chats, streams, completes a
   assert.equal(b.stats().lastRequest?.headers["authorization"], "Bearer endpoint-key");
 
   await assert.rejects(
-    sdk.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
+    sdk.chat.completions.create({
+      model: "no-such-model",
+      messages: [{ role: "user", content: "x" }],
+    }),
     (err: unknown) => err instanceof OpenAI.NotFoundError,
   );
   await assert.rejects(
-    sdk.chat.completions.create({ model: "secret-model", messages: [{ role: "user", content: "x" }] }),
+    sdk.chat.completions.create({
+      model: "secret-model",
+      messages: [{ role: "user", content: "x" }],
+    }),
     (err: unknown) => err instanceof OpenAI.NotFoundError,
     "excluded models are not routable",
   );
 
-  assert.ok(await metricValue(labmand.adminUrl!, "labman_proxy_requests_total", { model: "qwen-7b", status: "200" }) >= 3);
+  assert.ok(
+    await metricValue(labmand.adminUrl!, "labman_proxy_requests_total", {
+      model: "qwen-7b",
+      status: "200",
+    }) >= 3,
+  );
   assert.equal(await metricValue(labmand.adminUrl!, "labman_endpoint_up", { endpoint: "a" }), 1);
   labmand.signal("SIGTERM");
   assert.equal(await labmand.exited(), 0);
@@ -167,7 +192,8 @@ Deno.test("labmand local mode: upstream failures, broken streams and client abor
   await using labmand = await startLabmand(cfg.path);
   const sdk = client(labmand.proxyUrl);
   await until(async () => (await sdk.models.list()).data.length === 2, "both endpoints healthy");
-  const ask = (model: string) => sdk.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
+  const ask = (model: string) =>
+    sdk.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
 
   // The model server's own errors pass through with their status and OpenAI body.
   flaky.setMode({ failStatus: 500 });
@@ -179,10 +205,20 @@ Deno.test("labmand local mode: upstream failures, broken streams and client abor
   // Dying mid-stream: the client's stream breaks, the lease is released.
   flaky.setMode({ dieAfterChunks: 3, tokenDelayMs: 5 });
   await assert.rejects(async () => {
-    const s = await sdk.chat.completions.create({ model: "flaky-only", stream: true, messages: [{ role: "user", content: "hi" }] });
+    const s = await sdk.chat.completions.create({
+      model: "flaky-only",
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
     for await (const _ of s) { /* drain */ }
   });
-  await until(async () => (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", { endpoint: "flaky" })) === 0, "lease released after broken stream");
+  await until(
+    async () =>
+      (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", {
+        endpoint: "flaky",
+      })) === 0,
+    "lease released after broken stream",
+  );
 
   // Client abort mid-stream: the upstream request is aborted too.
   flaky.setMode({ dieAfterChunks: null, tokenDelayMs: 200, tokens: 50 });
@@ -199,16 +235,34 @@ Deno.test("labmand local mode: upstream failures, broken streams and client abor
     // The SDK ends the iteration (or throws, depending on timing) once its signal aborts.
   }
   assert.ok(received < 50, "the stream stopped after the abort");
-  await until(() => flaky.stats().abortedStreams === before + 1, "upstream stream aborted after client abort");
-  await until(async () => (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", { endpoint: "flaky" })) === 0, "lease released after client abort");
+  await until(
+    () => flaky.stats().abortedStreams === before + 1,
+    "upstream stream aborted after client abort",
+  );
+  await until(
+    async () =>
+      (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", {
+        endpoint: "flaky",
+      })) === 0,
+    "lease released after client abort",
+  );
   assert.ok(await metricValue(labmand.adminUrl!, "labman_proxy_client_cancellations_total") >= 1);
 
   // Flapping: failing health checks take the endpoint out, recovery brings it back.
   flaky.setMode({ tokenDelayMs: 0, tokens: 16, healthStatus: 503 });
-  await until(async () => !(await sdk.models.list()).data.some((m) => m.id === "flaky-only"), "flaky endpoint marked down");
-  await assert.rejects(ask("flaky-only"), (e: unknown) => e instanceof OpenAI.APIError && e.status === 503);
+  await until(
+    async () => !(await sdk.models.list()).data.some((m) => m.id === "flaky-only"),
+    "flaky endpoint marked down",
+  );
+  await assert.rejects(
+    ask("flaky-only"),
+    (e: unknown) => e instanceof OpenAI.APIError && e.status === 503,
+  );
   flaky.setMode({ healthStatus: 200 });
-  await until(async () => (await sdk.models.list()).data.some((m) => m.id === "flaky-only"), "flaky endpoint back");
+  await until(
+    async () => (await sdk.models.list()).data.some((m) => m.id === "flaky-only"),
+    "flaky endpoint back",
+  );
   assert.equal((await ask("flaky-only")).choices[0].finish_reason, "stop");
 
   labmand.signal("SIGTERM");
@@ -221,15 +275,29 @@ Deno.test("labmand local mode: a full endpoint queues, then answers 429 with Ret
   const cfg = await writeConfig([{ name: "slow", mock: slow, extra: "max_concurrent = 1" }]);
   await using labmand = await startLabmand(cfg.path);
   const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] });
-  const post = () => fetch(`${labmand.proxyUrl}/chat/completions`, { method: "POST", body, headers: { "content-type": "application/json" } });
+  const post = () =>
+    fetch(`${labmand.proxyUrl}/chat/completions`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
   await until(async () => {
     const r = await fetch(`${labmand.proxyUrl}/models`);
     return ((await r.json()).data as unknown[]).length === 1;
   }, "endpoint healthy");
   const first = post(); // takes the only slot
-  await until(async () => (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", { endpoint: "slow" })) === 1, "first request in flight");
+  await until(
+    async () =>
+      (await metricValue(labmand.adminUrl!, "labman_endpoint_in_flight_requests", {
+        endpoint: "slow",
+      })) === 1,
+    "first request in flight",
+  );
   const second = post(); // waits in the queue (queue_max = 1)
-  await until(async () => (await metricValue(labmand.adminUrl!, "labman_proxy_queue_depth")) === 1, "second request queued");
+  await until(
+    async () => (await metricValue(labmand.adminUrl!, "labman_proxy_queue_depth")) === 1,
+    "second request queued",
+  );
   const third = await post(); // queue full
   assert.equal(third.status, 429);
   assert.ok(Number(third.headers.get("retry-after")) >= 1);
@@ -254,24 +322,39 @@ Deno.test("labmand: SIGHUP applies a valid config and rejects an invalid one; SI
   await until(async () => (await sdk.models.list()).data.length === 1, "alpha");
 
   // Valid reload: a second endpoint appears without restarting the listener.
-  await Deno.writeTextFile(cfg.path, configText([{ name: "a", mock: a }, { name: "b", mock: b }], cfg.port, cfg.admin));
+  await Deno.writeTextFile(
+    cfg.path,
+    configText([{ name: "a", mock: a }, { name: "b", mock: b }], cfg.port, cfg.admin),
+  );
   labmand.signal("SIGHUP");
-  await until(async () => (await sdk.models.list()).data.some((m) => m.id === "beta"), "beta after reload");
+  await until(
+    async () => (await sdk.models.list()).data.some((m) => m.id === "beta"),
+    "beta after reload",
+  );
 
   // Invalid reload: rejected with its errors, the running config keeps serving.
-  await Deno.writeTextFile(cfg.path, configText([{ name: "a", mock: a }], cfg.port, cfg.admin).replace(a.url, "ftp://nope"));
+  await Deno.writeTextFile(
+    cfg.path,
+    configText([{ name: "a", mock: a }], cfg.port, cfg.admin).replace(a.url, "ftp://nope"),
+  );
   labmand.signal("SIGHUP");
   const rejected = await labmand.waitForLog((l) => String(l.message).startsWith("reload rejected"));
   assert.match(JSON.stringify(rejected), /endpoints\[0\]\.base_url/);
   assert.ok((await sdk.models.list()).data.some((m) => m.id === "beta"), "old config still active");
 
   // SIGTERM with a stream in flight: the stream completes (2 s of tokens), then labmand exits 0.
-  const stream = await sdk.chat.completions.create({ model: "beta", stream: true, messages: [{ role: "user", content: "go" }] });
+  const stream = await sdk.chat.completions.create({
+    model: "beta",
+    stream: true,
+    messages: [{ role: "user", content: "go" }],
+  });
   const iter = stream[Symbol.asyncIterator]();
   await iter.next();
   labmand.signal("SIGTERM");
   let text = "";
-  for (let r = await iter.next(); !r.done; r = await iter.next()) text += r.value.choices[0]?.delta?.content ?? "";
+  for (let r = await iter.next(); !r.done; r = await iter.next()) {
+    text += r.value.choices[0]?.delta?.content ?? "";
+  }
   assert.equal(text, replyText("go", 20));
   assert.equal(await labmand.exited(), 0);
   await Deno.remove(cfg.dir, { recursive: true });

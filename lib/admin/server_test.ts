@@ -5,7 +5,8 @@ Deno.test("admin handler serves metrics, healthz and readyz", async () => {
   let ready = false;
   const h = createAdminHandler({
     metrics: () => Promise.resolve("labman_up 1\n"),
-    readiness: () => Promise.resolve({ ready, checks: { proxy: ready ? "listening" : "starting" } }),
+    readiness: () =>
+      Promise.resolve({ ready, checks: { proxy: ready ? "listening" : "starting" } }),
   });
   const m = await h(new Request("http://x/metrics"));
   assert.equal(m.status, 200);

@@ -22,7 +22,9 @@ const SYMBOLS = {
 export function encodeSockaddrUn(path: string): Uint8Array {
   const name = new TextEncoder().encode(path.startsWith("@") ? `\0${path.slice(1)}` : path);
   if (name.length === 0 || name.length >= SUN_PATH_MAX) {
-    throw new RangeError(`Cannot notify systemd: NOTIFY_SOCKET "${path}" is not a usable socket path`);
+    throw new RangeError(
+      `Cannot notify systemd: NOTIFY_SOCKET "${path}" is not a usable socket path`,
+    );
   }
   // Abstract names are length-delimited; path names are NUL-terminated.
   const abstract = path.startsWith("@");

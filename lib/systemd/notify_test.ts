@@ -12,7 +12,9 @@ Deno.test("encodeSockaddrUn: path names are NUL-terminated, abstract names are n
 
 Deno.test("encodeNotifyMessage: KEY=value lines, rejects newlines in values", () => {
   assert.equal(
-    new TextDecoder().decode(encodeNotifyMessage({ READY: "1", STATUS: "serving on 10.90.0.7:8080" })),
+    new TextDecoder().decode(
+      encodeNotifyMessage({ READY: "1", STATUS: "serving on 10.90.0.7:8080" }),
+    ),
     "READY=1\nSTATUS=serving on 10.90.0.7:8080\n",
   );
   assert.throws(() => encodeNotifyMessage({ STATUS: "a\nb" }), /invalid field/);

@@ -68,7 +68,13 @@ export function setupLogging(options: LoggingOptions = {}): void {
 
 /** Text lines keep the structured properties visible as `key=value` pairs. */
 function textWithProps(
-  values: { timestamp: string | null; level: string; category: string; message: string; record: LogRecord },
+  values: {
+    timestamp: string | null;
+    level: string;
+    category: string;
+    message: string;
+    record: LogRecord;
+  },
 ): string {
   const props = Object.entries(values.record.properties)
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)

@@ -8,7 +8,24 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Latency buckets in seconds, dense below 10 ms where proxy overhead lives. */
 const LATENCY_BUCKETS = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120,
+  300,
 ];
 
 /** Upstream failure kinds used as the `kind` label of `labman_upstream_errors_total`. */

@@ -19,7 +19,10 @@ export interface LabmandProcess extends AsyncDisposable {
   readonly adminUrl: string | null;
   /** Every log line so far (JSON lines, parsed). */
   readonly logs: Record<string, unknown>[];
-  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitForLog(
+    pred: (l: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   signal(sig: Deno.Signal): void;
   /** Waits for exit (bounded) and returns the exit code. */
   exited(timeoutMs?: number): Promise<number>;
@@ -31,7 +34,14 @@ export async function startLabmand(
 ): Promise<LabmandProcess> {
   const flags = await taskFlags("labmand");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${ROOT}labmand/main.ts`, "--config", configPath, ...(options.extraArgs ?? [])],
+    args: [
+      "run",
+      ...flags,
+      `${ROOT}labmand/main.ts`,
+      "--config",
+      configPath,
+      ...(options.extraArgs ?? []),
+    ],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
