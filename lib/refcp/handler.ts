@@ -13,9 +13,10 @@ import {
   type HeartbeatResponse,
   PROTOCOL_VERSION,
   RegisterRequestSchema,
+  type RegisterRequest,
   type RegisterResponse,
 } from "../control/schema.ts";
-import type { ReferenceStore } from "./store.ts";
+import type { ReferenceStore, RefNode } from "./store.ts";
 
 export interface HandlerOptions {
   tokens: readonly string[];
@@ -26,6 +27,11 @@ export interface HandlerOptions {
     persistentKeepaliveS?: number;
   };
   rosenpass?: { publicKeyB64: string; endpoint?: string };
+  /**
+   * Called after a node registered and before it is answered, so the control plane's side of
+   * the tunnel (its WireGuard peer and Rosenpass responder) can be set up for that node.
+   */
+  onRegister?: (request: RegisterRequest, node: RefNode) => void | Promise<void>;
   heartbeatIntervalS: number;
   /** Returns the WebSocket URL handed to nodes (depends on the bound port). */
   websocketUrl: () => string;
@@ -216,6 +222,7 @@ export function createHandler(
         })
         : errorResponse(403, "forbidden", "this WireGuard key belongs to a node of another token");
     }
+    await options.onRegister?.(parsed.data, outcome.node);
     const resp: RegisterResponse = {
       node_id: outcome.node.nodeId,
       wireguard: {

@@ -9,7 +9,7 @@
 import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/schema.ts";
 import { abortableSleep } from "../control/session.ts";
 import { AddressPool } from "./address_pool.ts";
-import { createHandler, errorResponse } from "./handler.ts";
+import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";
 
 export type { RefNode };
@@ -33,6 +33,8 @@ export interface ReferenceControlPlaneOptions {
   };
   /** The control plane's Rosenpass key and endpoint; sent to nodes that sent theirs. */
   rosenpass?: { publicKeyB64: string; endpoint?: string };
+  /** Sets up the control plane's tunnel side for a newly registered node (see HandlerOptions). */
+  onRegister?: HandlerOptions["onRegister"];
   /** May be fractional (tests). @default 15 */
   heartbeatIntervalS?: number;
   /** @default `ws://{host}:{port}/api/v1/ws` */
@@ -127,6 +129,7 @@ export function startReferenceControlPlane(
     tokens: options.tokens,
     wireguard: options.wireguard,
     ...(options.rosenpass ? { rosenpass: options.rosenpass } : {}),
+    ...(options.onRegister ? { onRegister: options.onRegister } : {}),
     heartbeatIntervalS: options.heartbeatIntervalS ?? 15,
     websocketUrl: () => options.websocketUrl ?? `ws://${hostForUrl}:${port}/api/v1/ws`,
     onRequest: record,
