@@ -25,6 +25,7 @@ import {
   type SecretStat,
 } from "../../lib/ops/preflight.ts";
 import { adminUrl } from "./status.ts";
+import { readProcFile } from "../../lib/procfs/mod.ts";
 
 const USAGE = `usage: labman doctor [--config PATH] [--bin-dir DIR] [--root DIR] [--timeout-ms N]
 
@@ -250,12 +251,8 @@ export async function doctor(args: string[], deps: CommandDeps = {}): Promise<nu
       "apt-get install wireguard-tools",
     ),
   );
-  let forward: string | null = null;
-  try {
-    forward = await Deno.readTextFile(rootPath(root, PATHS.ipForward));
-  } catch {
-    // reported as unreadable
-  }
+  // null is reported as unreadable.
+  const forward = await readProcFile(rootPath(root, PATHS.ipForward));
   checks.push(ipForwardCheck(forward, config.wireguard.interface_name));
   if (loaded.ok) {
     const [admin, endpoints] = await Promise.all([

@@ -143,7 +143,7 @@ export async function post(args: string[], deps: CommandDeps = {}): Promise<numb
     out(USAGE);
     return 0;
   }
-  const running = host.findProcesses("labmand");
+  const running = await host.findProcesses("labmand");
   if (running.length > 0) {
     err(
       `labman post: Cannot clean up: labmand is still running (pid ${running.join(", ")}) — ` +

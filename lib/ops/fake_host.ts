@@ -39,7 +39,7 @@ export function fakeHost(options: FakeHostOptions = {}): FakeHost {
       return options.executables?.[nameOrPath] ?? null;
     },
     findProcesses(name) {
-      return options.processes?.[name] ?? [];
+      return Promise.resolve(options.processes?.[name] ?? []);
     },
     systemdRunning() {
       return options.systemd ?? false;

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { resolveRosenpassBinary } from "../rosenpass/mod.ts";
+import { findProcessesByName } from "../procfs/mod.ts";
 
 export interface RunResult {
   /** Exit code; 127 when the program does not exist, 124 on timeout. */
@@ -26,7 +27,7 @@ export interface Host {
   /** The rosenpass executable, found the way labmand finds it (PATH, then cargo's bin dirs). */
   whichRosenpass(nameOrPath: string): string | null;
   /** PIDs of processes named `name` (their `comm`), excluding this process. */
-  findProcesses(name: string): number[];
+  findProcesses(name: string): Promise<number[]>;
   /** True when systemd is the init system (`/run/systemd/system` exists, as sd_booted(3) checks). */
   systemdRunning(): boolean;
 }
@@ -94,23 +95,8 @@ export function realHost(): Host {
       }
     },
     findProcesses(name) {
-      const pids: number[] = [];
-      let scanned = 0;
-      try {
-        for (const entry of Deno.readDirSync("/proc")) {
-          if (!/^\d+$/.test(entry.name) || ++scanned > 100_000) continue;
-          const pid = Number(entry.name);
-          if (pid === Deno.pid) continue;
-          try {
-            if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === name) pids.push(pid);
-          } catch {
-            // The process exited while we looked.
-          }
-        }
-      } catch {
-        // No /proc: report nothing rather than guess.
-      }
-      return pids.sort((a, b) => a - b);
+      // Not a /proc scan: Deno refuses /proc without --allow-all (see lib/procfs).
+      return findProcessesByName(name);
     },
     systemdRunning() {
       try {

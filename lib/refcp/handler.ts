@@ -12,8 +12,8 @@ import {
   HeartbeatRequestSchema,
   type HeartbeatResponse,
   PROTOCOL_VERSION,
-  RegisterRequestSchema,
   type RegisterRequest,
+  RegisterRequestSchema,
   type RegisterResponse,
 } from "../control/schema.ts";
 import type { ReferenceStore, RefNode } from "./store.ts";

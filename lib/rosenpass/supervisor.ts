@@ -26,6 +26,7 @@ import { parseRosenpassOutputLine } from "./output_parser.ts";
 import { type GuardDecision, type GuardEvent, type PqState, PskGuard } from "./psk_guard.ts";
 import { readRosenpassKey } from "./read_key.ts";
 import { resolveRosenpassBinary } from "./resolve_binary.ts";
+import { reapStaleRosenpass } from "./stale_child.ts";
 
 export interface RosenpassSupervisorOptions {
   config: RosenpassConfig;
@@ -132,6 +133,11 @@ export class RosenpassSupervisor {
     return join(this.#stateDir, "rosenpass.toml");
   }
   /** Where rosenpass writes each key. */
+  /** Pid of the running child, so a successor can stop it if this process dies uncleanly. */
+  get pidPath(): string {
+    return join(this.#stateDir, "rosenpass.pid");
+  }
+
   get keyOutPath(): string {
     return join(this.#stateDir, "peer.osk");
   }
@@ -186,6 +192,12 @@ export class RosenpassSupervisor {
       listen: this.#o.listen ?? [cfg.listen],
       peer: { publicKeyPath: peerPk, endpoint: this.#peerEndpoint, keyOutPath: this.keyOutPath },
     });
+    const reaped = await reapStaleRosenpass(this.pidPath, this.configPath);
+    if (reaped !== null) {
+      this.#log.warn("Stopped a leftover rosenpass (pid {pid}) from an earlier run", {
+        pid: reaped,
+      });
+    }
     await Deno.writeTextFile(this.configPath, text, { mode: 0o600 });
     await Deno.chmod(this.configPath, 0o600);
     // A key left by an earlier run must never be mistaken for a fresh one.
@@ -223,6 +235,7 @@ export class RosenpassSupervisor {
     }
     await this.#childDone;
     await this.#pskChain;
+    await Deno.remove(this.pidPath).catch(() => {});
   }
 
   #age(): number | null {
@@ -252,6 +265,11 @@ export class RosenpassSupervisor {
     }
     this.#child = child;
     this.#childStartedAt = this.#clock.now();
+    try {
+      Deno.writeTextFileSync(this.pidPath, `${child.pid}\n`, { mode: 0o600 });
+    } catch (err) {
+      this.#log.warn("Cannot record the rosenpass pid: {error}", { error: (err as Error).message });
+    }
     this.#guard.handle("child_spawn");
     const out = forEachLine(child.stdout, (line) => this.#onStdout(line)).catch((err) =>
       this.#log.error("Cannot read rosenpass stdout: {error}", { error: String(err) })

@@ -30,11 +30,19 @@ export interface LabmandProcess extends AsyncDisposable {
 
 export async function startLabmand(
   configPath: string,
-  options: { timeoutMs?: number; extraArgs?: string[]; expectReady?: boolean } = {},
+  options: {
+    timeoutMs?: number;
+    extraArgs?: string[];
+    expectReady?: boolean;
+    /** Run inside this network namespace (`ip netns exec`, which execs: same pid). */
+    netns?: string;
+  } = {},
 ): Promise<LabmandProcess> {
   const flags = await taskFlags("labmand");
-  const child = new Deno.Command(Deno.execPath(), {
+  const prefix = options.netns ? ["netns", "exec", options.netns, Deno.execPath()] : [];
+  const child = new Deno.Command(options.netns ? "ip" : Deno.execPath(), {
     args: [
+      ...prefix,
       "run",
       ...flags,
       `${ROOT}labmand/main.ts`,

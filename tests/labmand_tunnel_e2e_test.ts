@@ -1,0 +1,340 @@
+/**
+ * The standard end-to-end topology of design §6, with every part real: labmand (supervisor +
+ * data-plane Worker) with wireguard-go and a rosenpass child in netns "node"; the reference
+ * control plane with wireguard-go and a rosenpass responder in netns "cp"; a mock model server on
+ * the node's LAN side in netns "lan". The openai SDK calls the proxy from "cp" over the tunnel.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { keygen } from "../labman/commands/keygen.ts";
+import { replyText } from "../lib/mockllm/mod.ts";
+import { createTopology, lineReader, randomSuffix, run, type Topology } from "./helpers/netns.ts";
+import { startLabmand } from "./helpers/labmand_process.ts";
+
+const isRoot = Deno.uid() === 0;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+interface CpSide {
+  call<T = unknown>(cmd: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+async function startCpSide(topo: Topology, id: string, state: string): Promise<CpSide> {
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      topo.cp,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/cp_side.ts`,
+      "--iface",
+      `lmc${id}`,
+      "--ip",
+      topo.cpIp,
+      "--token",
+      "e2e-token",
+      "--state",
+      state,
+      "--rosenpass",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = lineReader(child.stdout);
+  const writer = child.stdin.getWriter();
+  const first = JSON.parse(await lines.next(60_000));
+  assert.equal(first.ready, true);
+  let queue = Promise.resolve() as Promise<unknown>;
+  return {
+    call<T>(cmd: Record<string, unknown>, timeoutMs = 20_000): Promise<T> {
+      const p = queue.then(async () => {
+        await writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+        const reply = JSON.parse(await lines.next(timeoutMs));
+        if (!reply.ok) throw new Error(`cp side: ${reply.error}`);
+        return reply.value as T;
+      });
+      queue = p.catch(() => {});
+      return p;
+    },
+    async close() {
+      try {
+        await writer.write(new TextEncoder().encode(JSON.stringify({ cmd: "quit" }) + "\n"));
+        await writer.close();
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+      }, 10_000);
+      await child.status;
+      clearTimeout(timer);
+      await lines.done.catch(() => {});
+    },
+  };
+}
+
+async function startLanMock(topo: Topology) {
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      topo.lan,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}lib/mockllm/cli.ts`,
+      "--hostname",
+      topo.lanHostIp,
+      "--port",
+      "8000",
+      "--models",
+      "llama-3.1-8b",
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = lineReader(child.stdout);
+  assert.match(await lines.next(30_000), /listening on http:\/\/198\.51\.100\.2:8000\/v1/);
+  return {
+    async close() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await child.status;
+      await lines.done.catch(() => {});
+    },
+  };
+}
+
+async function waitUntil<T>(fn: () => Promise<T | undefined | false>, what: string, ms: number) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name:
+    "labmand e2e over WireGuard + Rosenpass: registration → tunnel → openai SDK from the control plane; invariants; crash recovery (root)",
+  ignore: !isRoot,
+  sanitizeResources: false, // children's pipes are closed in finally; the probe is in cleanup order
+  async fn() {
+    const id = randomSuffix();
+    const topo = await createTopology();
+    const tmp = await Deno.makeTempDir({ prefix: "labman-e2e-" });
+    let cp: CpSide | undefined;
+    let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;
+    const nodeIf = `lmn${id}`;
+    try {
+      mock = await startLanMock(topo);
+      cp = await startCpSide(topo, id, `${tmp}/cp`);
+
+      // Node keys and config, as an operator would make them.
+      const quiet = { out: () => {}, err: () => {} };
+      assert.equal(await keygen(["--dir", `${tmp}/node`], quiet), 0);
+      await Deno.writeTextFile(`${tmp}/node/token`, "e2e-token\n", { mode: 0o600 });
+      const configPath = `${tmp}/labman.toml`;
+      await Deno.writeTextFile(
+        configPath,
+        `[control_plane]
+base_url = "http://${topo.cpIp}:8443"
+node_token_file = "${tmp}/node/token"
+retry_initial_ms = 200
+retry_max_ms = 1000
+
+[wireguard]
+mode = "userspace"
+interface_name = "${nodeIf}"
+private_key_path = "${tmp}/node/wireguard/private.key"
+public_key_path = "${tmp}/node/wireguard/public.key"
+
+[rosenpass]
+secret_key_path = "${tmp}/node/rosenpass/pqsk"
+public_key_path = "${tmp}/node/rosenpass/pqpk"
+listen = "${topo.nodeIp}:9999"
+state_dir = "${tmp}/node/rp-run"
+
+[proxy]
+listen_port = 8080
+
+[logging]
+format = "json"
+
+[health]
+interval_s = 1
+timeout_ms = 500
+
+[[endpoints]]
+name = "lan-gpu"
+base_url = "http://${topo.lanHostIp}:8000/v1"
+`,
+      );
+      const forwardingBefore =
+        (await run(["sysctl", "-n", "net.ipv4.ip_forward"], { ns: topo.node }))
+          .stdout;
+
+      {
+        await using labmand = await startLabmand(configPath, {
+          netns: topo.node,
+          timeoutMs: 60_000,
+        });
+        const nodes = await cp.call<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
+        assert.equal(nodes.length, 1);
+        const nodeIp = nodes[0].address.split("/")[0];
+        assert.equal(
+          labmand.proxyUrl,
+          `http://${nodeIp}:8080/v1`,
+          "proxy bound to the WireGuard address",
+        );
+
+        // The control plane maps its opaque slug to (tenant, endpoint, model).
+        await cp.call({
+          cmd: "slugs",
+          entries: [{
+            slug: "t-42/fast",
+            tenant: "t-42",
+            endpoint: "lan-gpu",
+            model: "llama-3.1-8b",
+          }],
+        });
+        const chat = await waitUntil(
+          async () => {
+            const r = await cp!.call<{ ok: boolean; text: string }>({
+              cmd: "chat",
+              baseUrl: labmand.proxyUrl,
+              model: "t-42/fast",
+              timeoutMs: 3_000,
+            }, 10_000);
+            return r.ok ? r : undefined;
+          },
+          "a chat completion over the tunnel",
+          30_000,
+        );
+        assert.equal(chat.text, replyText("over the tunnel", 16));
+        const streamed = await cp.call<{ ok: boolean; chunks: number }>({
+          cmd: "chat",
+          baseUrl: labmand.proxyUrl,
+          model: "t-42/fast",
+          stream: true,
+        });
+        assert.ok(streamed.ok && streamed.chunks >= 17, JSON.stringify(streamed));
+
+        // `wg show` in the node namespace shows exactly what labmand configured.
+        const info = await cp.call<{ publicKey: string }>({ cmd: "info" });
+        const dump = (await run(["wg", "show", nodeIf, "dump"], { ns: topo.node })).stdout.trim()
+          .split("\n").map((l) => l.split("\t"));
+        assert.equal(dump.length, 2, "one device line, one peer");
+        const [priv, , port] = dump[0];
+        assert.equal(priv, (await Deno.readTextFile(`${tmp}/node/wireguard/private.key`)).trim());
+        assert.equal(port, "51820");
+        const [peerKey, psk, endpoint, allowed, handshake] = dump[1];
+        assert.equal(peerKey, info.publicKey);
+        assert.equal(endpoint, `${topo.cpIp}:51820`);
+        assert.equal(allowed, "10.90.0.1/32");
+        assert.ok(Number(handshake) > 0, "handshake happened");
+        // Both sides carry the same post-quantum PSK.
+        const cpPsk = (await cp.call<string>({ cmd: "psk" })).split("\t")[1];
+        assert.equal(psk, cpPsk);
+        assert.notEqual(psk, "(none)");
+
+        // Invariant 1: a single /32, routes only for the peer's allowed IPs, no forwarding.
+        const addrs = JSON.parse(
+          (await run(["ip", "-j", "addr", "show", "dev", nodeIf], { ns: topo.node })).stdout,
+        );
+        assert.deepEqual(
+          addrs[0].addr_info.map((a: { local: string; prefixlen: number }) =>
+            `${a.local}/${a.prefixlen}`
+          ),
+          [nodes[0].address],
+        );
+        const routes = JSON.parse(
+          (await run(["ip", "-j", "route", "show", "dev", nodeIf], { ns: topo.node })).stdout,
+        );
+        assert.deepEqual(routes.map((r: { dst: string }) => r.dst), ["10.90.0.1"]);
+        assert.equal(
+          (await run(["sysctl", "-n", "net.ipv4.ip_forward"], { ns: topo.node })).stdout,
+          forwardingBefore,
+        );
+
+        // Invariant 4: from the control plane only the proxy port answers; the LAN is unreachable.
+        for (
+          const url of [
+            `http://${nodeIp}:9464/metrics`,
+            `http://${nodeIp}:22/`,
+            `http://${topo.lanHostIp}:8000/v1/models`,
+          ]
+        ) {
+          const r: { ok: boolean } = await cp.call({ cmd: "fetch", url, timeoutMs: 2_000 });
+          assert.equal(r.ok, false, `${url} must be unreachable from the control plane`);
+        }
+
+        // Heartbeats carry the PQ and WireGuard state.
+        const hb = await waitUntil(
+          async () => {
+            const list = await cp!.call<
+              { pq: { state: string }; wireguard: { backend: string } }[]
+            >({
+              cmd: "heartbeats",
+              nodeId: nodes[0].nodeId,
+            });
+            return list.find((h) => h.pq.state === "active");
+          },
+          "a heartbeat with pq active",
+          10_000,
+        );
+        assert.equal(hb.wireguard.backend, "userspace");
+
+        // A crash leaves labman0 behind; the next start removes and recreates it.
+        labmand.signal("SIGKILL");
+        await labmand.exited();
+      }
+      assert.equal(
+        (await run(["ip", "link", "show", nodeIf], { ns: topo.node })).code,
+        0,
+        "stale link left",
+      );
+      {
+        await using labmand = await startLabmand(configPath, {
+          netns: topo.node,
+          timeoutMs: 60_000,
+        });
+        const again = await waitUntil(
+          async () => {
+            const r = await cp!.call<{ ok: boolean }>({
+              cmd: "chat",
+              baseUrl: labmand.proxyUrl,
+              model: "t-42/fast",
+              timeoutMs: 3_000,
+            });
+            return r.ok ? r : undefined;
+          },
+          "chat after restart",
+          30_000,
+        );
+        assert.ok(again.ok);
+
+        // Clean stop: deregistered, interface removed, exit 0.
+        labmand.signal("SIGTERM");
+        assert.equal(await labmand.exited(), 0);
+        assert.deepEqual(await cp.call({ cmd: "nodes" }), []);
+        assert.notEqual(
+          (await run(["ip", "link", "show", nodeIf], { ns: topo.node })).code,
+          0,
+          "link removed",
+        );
+      }
+    } finally {
+      await cp?.close().catch(() => {});
+      await mock?.close().catch(() => {});
+      await run(["pkill", "-f", `wireguard-go ${nodeIf}`]).catch(() => {});
+      await topo.cleanup();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
