@@ -384,7 +384,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "[slow ~125 s] rosenpass e2e: the PSK changes at rosenpass's rekey while traffic keeps flowing (root)",
+    "[slow ~135 s] rosenpass e2e: the PSK changes at rosenpass's rekey while traffic keeps flowing (root)",
   ignore: !isRoot || skipSlow,
   async fn() {
     const r = await rig(180_000);
@@ -410,7 +410,7 @@ Deno.test({
       // One request every ~0.5 s through the tunnel while waiting for the rekey (responder
       // rekeys after 120 s); the loop is bounded by its deadline.
       let sent = 0, failed = 0, rekeyed = false, afterRekey = 0;
-      const deadline = Date.now() + 130_000;
+      const deadline = Date.now() + 170_000;
       while (Date.now() < deadline && afterRekey < 6) {
         sent++;
         if (!(await httpOnce(topo.cp, r.url))) failed++;
@@ -420,7 +420,7 @@ Deno.test({
         } else afterRekey++; // keep going a little after the change, too
         await new Promise((res) => setTimeout(res, 500));
       }
-      assert.ok(rekeyed, "no rekey within 130 s");
+      assert.ok(rekeyed, "no rekey within 170 s (rosenpass rekeys 130 s after the initiator's handshake)");
       assert.ok(cp.status().exchanges >= 2);
       assert.ok(sent > 100, `only ${sent} requests sent`);
       assert.ok(failed <= 2, `${failed} of ${sent} requests failed across the rekey`);
