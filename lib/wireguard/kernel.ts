@@ -1,7 +1,7 @@
 /**
  * The kernel backend: a `wireguard` link made with rtnetlink and configured with generic
- * netlink (WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE). Only exercised against byte vectors here:
- * this host's kernel has no WireGuard module.
+ * netlink (WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE). The build host's kernel has no WireGuard
+ * module, so `tests/wireguard_kernel_test.ts` runs this backend in a Debian kernel under QEMU.
  *
  * @module
  */
