@@ -290,6 +290,20 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         );
         assert.equal(hb.wireguard.backend, "userspace");
 
+        // The loopback admin listener (node namespace) shows tunnel and PQ state.
+        const metrics =
+          (await run(["curl", "-sf", "http://127.0.0.1:9464/metrics"], { ns: topo.node }))
+            .stdout;
+        assert.match(metrics, /^labman_wireguard_backend_info\{backend="userspace"\} 1$/m);
+        assert.match(metrics, /^labman_wireguard_last_handshake_age_seconds\{peer="[^"]+"\} \d/m);
+        assert.match(metrics, /^labman_wireguard_received_bytes_total\{peer="[^"]+"\} [1-9]/m);
+        assert.match(metrics, /^labman_rosenpass_state\{state="active"\} 1$/m);
+        assert.match(metrics, /^labman_rosenpass_exchanges_total [1-9]/m);
+        assert.match(
+          metrics,
+          /^labman_proxy_requests_total\{model="t-42\/fast",endpoint="lan-gpu",status="200"\} [1-9]/m,
+        );
+
         // A crash leaves labman0 behind; the next start removes and recreates it.
         labmand.signal("SIGKILL");
         await labmand.exited();

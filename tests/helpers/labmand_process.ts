@@ -36,6 +36,8 @@ export async function startLabmand(
     expectReady?: boolean;
     /** Run inside this network namespace (`ip netns exec`, which execs: same pid). */
     netns?: string;
+    /** Extra environment (e.g. NOTIFY_SOCKET). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<LabmandProcess> {
   const flags = await taskFlags("labmand");
@@ -53,7 +55,7 @@ export async function startLabmand(
     stdout: "null",
     stderr: "piped",
     stdin: "null",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   const logs: Record<string, unknown>[] = [];
   const raw: string[] = [];
