@@ -26,6 +26,8 @@ export interface OhaOptions {
   rate?: number;
   /** Tokio worker threads of oha itself. @default 1 (leave the cores to proxy and mock) */
   threads?: number;
+  /** Command prefix, e.g. `["ip", "netns", "exec", "cp"]` to load from a namespace. */
+  prefix?: string[];
 }
 
 /** Runs oha once; rejects when oha fails or prints no JSON. */
@@ -51,7 +53,13 @@ export async function runOha(bin: string, o: OhaOptions): Promise<OhaRun> {
   // free (no coordinated omission).
   if (o.rate !== undefined) args.push("-q", String(o.rate), "--latency-correction");
   args.push(o.url);
-  const child = new Deno.Command(bin, { args, stdout: "piped", stderr: "piped", stdin: "null" })
+  const [cmd, ...argv] = [...(o.prefix ?? []), bin, ...args];
+  const child = new Deno.Command(cmd, {
+    args: argv,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  })
     .spawn();
   const timer = setTimeout(() => {
     try {

@@ -25,6 +25,7 @@ import {
 } from "./_procs.ts";
 import { delta, int, mb, ms, notMeasured, ratio, table, verdict } from "./_report.ts";
 import { median } from "./_stats.ts";
+import { measureTunnel, tunnelSection } from "./_tunnel.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MODEL = "mock-llama-3-8b";
@@ -167,6 +168,9 @@ async function main(): Promise<number> {
     const afterRss = new Map<Name, number>();
     for (const p of live()) if (p.proc) afterRss.set(p.name, groupStat(p.proc.pids()).rssKb);
 
+    log("WireGuard tunnel vs bare veth (namespaces)");
+    const tunnel = ohaBin ? await measureTunnel(ohaBin) : { skipped: ohaMissing ?? "oha missing" };
+
     const elapsedS = (performance.now() - started) / 1000;
     const loadAfter = await loadAvg();
     const md = render({
@@ -185,7 +189,7 @@ async function main(): Promise<number> {
       mockIdleKb,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
-    });
+    }) + "\n" + tunnelSection(tunnel);
     console.log(md);
     await Deno.mkdir(`${ROOT}bench/results`, { recursive: true });
     await Deno.writeTextFile(`${ROOT}bench/results/latest.md`, md);

@@ -420,7 +420,10 @@ Deno.test({
         } else afterRekey++; // keep going a little after the change, too
         await new Promise((res) => setTimeout(res, 500));
       }
-      assert.ok(rekeyed, "no rekey within 170 s (rosenpass rekeys 130 s after the initiator's handshake)");
+      assert.ok(
+        rekeyed,
+        "no rekey within 170 s (rosenpass rekeys 130 s after the initiator's handshake)",
+      );
       assert.ok(cp.status().exchanges >= 2);
       assert.ok(sent > 100, `only ${sent} requests sent`);
       assert.ok(failed <= 2, `${failed} of ${sent} requests failed across the rekey`);
