@@ -160,3 +160,35 @@ Deno.test("labmand: SIGHUP with a filter change on known hosts reconfigures in p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("labmand refuses to start with a group-readable WireGuard key and names the chmod to run", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/wg`, { mode: 0o700 });
+    await Deno.writeTextFile(`${dir}/wg/private.key`, btoa("k".repeat(32)));
+    await Deno.chmod(`${dir}/wg/private.key`, 0o644);
+    await Deno.writeTextFile(
+      `${dir}/labman.toml`,
+      `[wireguard]
+mode = "userspace"
+address = "10.90.0.2/32"
+private_key_path = "${dir}/wg/private.key"
+
+[wireguard.peer]
+public_key = "${btoa("p".repeat(32))}"
+endpoint = "192.0.2.2:51820"
+allowed_ips = ["10.90.0.1/32"]
+
+[rosenpass]
+enabled = false
+`,
+    );
+    await using labmand = await startLabmand(`${dir}/labman.toml`, { expectReady: false });
+    assert.equal(await labmand.exited(), 1);
+    const text = labmand.logs.map((l) => String(l.message)).join("\n");
+    assert.match(text, new RegExp(`chmod 600 ${dir}/wg/private\\.key`));
+    assert.match(text, /wireguard\.private_key_path/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
