@@ -6,7 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { createTopology, run, sh } from "../tests/helpers/netns.ts";
+import { createTopology, run, sh, startWireguardGo } from "../tests/helpers/netns.ts";
 import { type OhaRun, runOha } from "./_oha.ts";
 import { delta, int, ms, ratio, table } from "./_report.ts";
 
@@ -74,18 +74,7 @@ export async function measureTunnel(ohaBin: string): Promise<TunnelBench | { ski
       allowed: string,
       endpoint?: string,
     ) => {
-      wgGo.push(new Deno.Command("ip", {
-        args: ["netns", "exec", ns, "wireguard-go", "-f", iface],
-        stdout: "null",
-        stderr: "null",
-      }).spawn());
-      for (
-        let i = 0;
-        i < 50 && (await run(["ip", "link", "show", iface], { ns })).code !== 0;
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      wgGo.push(await startWireguardGo(ns, iface));
       const keyFile = await Deno.makeTempFile();
       await Deno.writeTextFile(keyFile, self.priv);
       await sh([

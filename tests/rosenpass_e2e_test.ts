@@ -27,6 +27,9 @@ import {
   randomSuffix,
   run,
   sh,
+  spawnDenoInNetns,
+  startWireguardGo,
+  stopChild,
   type Topology,
   waitFor,
 } from "./helpers/netns.ts";
@@ -134,23 +137,6 @@ async function httpOk(ns: string, url: string, timeoutMs: number): Promise<boole
   return await waitFor(() => httpOnce(ns, url), timeoutMs, 200);
 }
 
-async function stopChild(
-  child: Deno.ChildProcess | undefined,
-  signal: Deno.Signal = "SIGTERM",
-): Promise<void> {
-  if (!child) return;
-  try {
-    child.kill(signal);
-  } catch { /* exited */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, 3000);
-  await child.status;
-  clearTimeout(timer);
-}
-
 interface Rig {
   topo: Topology;
   tmp: string;
@@ -203,20 +189,7 @@ async function rig(keyLifetimeMs: number): Promise<Rig> {
     await generateRosenpassKeys(rp("cp"));
 
     // cp: plain wireguard-go configured with wg(8); no PSK until its rosenpass supervisor sets one.
-    wgo = new Deno.Command("ip", {
-      args: ["netns", "exec", topo.cp, "wireguard-go", "-f", cpIf],
-      env: { WG_PROCESS_FOREGROUND: "1", LOG_LEVEL: "error" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    assert.ok(
-      await waitFor(
-        async () => (await run(["wg", "show", cpIf], { ns: topo.cp })).code === 0,
-        5000,
-        50,
-      ),
-    );
+    wgo = await startWireguardGo(topo.cp, cpIf);
     await Deno.writeTextFile(join(tmp, "cp.key"), encodeKey(cpWg.privateKey), { mode: 0o600 });
     const nodeWgPk = encodeKey(nodeWg.publicKey);
     const addPeer = async (pskFile?: string) => {
@@ -269,25 +242,13 @@ async function rig(keyLifetimeMs: number): Promise<Rig> {
       peerWgPublicKey: encodeKey(cpWg.publicKey),
       keyLifetimeMs,
     };
-    agentProc = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        topo.node,
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--no-prompt",
-        new URL(import.meta.url).pathname,
-        JSON.stringify(cfg),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    agentOut = lineReader(agentProc.stdout);
-    agentErr = new Response(agentProc.stderr).text();
-    const hello = JSON.parse(await agentOut.next(30_000));
+    const agent = await spawnDenoInNetns(topo.node, new URL(import.meta.url).pathname, [
+      JSON.stringify(cfg),
+    ]);
+    agentProc = agent.child;
+    agentOut = agent.out;
+    agentErr = agent.err;
+    const hello = agent.hello as { ready: boolean; error?: string; port: number };
     assert.equal(hello.ready, true, hello.error);
     const url = `http://10.90.0.2:${hello.port}/`;
 

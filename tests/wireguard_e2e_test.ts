@@ -19,6 +19,9 @@ import {
   randomSuffix,
   run,
   sh,
+  spawnDenoInNetns,
+  startWireguardGo,
+  stopChild,
   type Topology,
   waitFor,
 } from "./helpers/netns.ts";
@@ -102,37 +105,6 @@ async function curl(
   return { code: r.code, body: r.stdout };
 }
 
-async function startWireguardGo(ns: string, ifname: string): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "wireguard-go", "-f", ifname],
-    env: { WG_PROCESS_FOREGROUND: "1", LOG_LEVEL: "error" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const up = await waitFor(
-    async () => (await run(["wg", "show", ifname], { ns })).code === 0,
-    5000,
-    30,
-  );
-  if (!up) throw new Error(`wireguard-go for ${ifname} did not come up`);
-  return child;
-}
-
-async function stopChild(child: Deno.ChildProcess | undefined): Promise<void> {
-  if (!child) return;
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, 3000);
-  await child.status;
-  clearTimeout(timer);
-}
-
 Deno.test({
   name: "userspace WireGuard end to end: config, tunnel, reachability limits, no forwarding (root)",
   ignore: !isRoot,
@@ -173,25 +145,13 @@ Deno.test({
           }],
         },
       };
-      agentProc = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          topo.node,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--no-prompt",
-          new URL(import.meta.url).pathname,
-          JSON.stringify(cfg),
-        ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      agentOut = lineReader(agentProc.stdout);
-      agentErr = new Response(agentProc.stderr).text();
-      const hello = JSON.parse(await agentOut.next(30_000));
+      const agent = await spawnDenoInNetns(topo.node, new URL(import.meta.url).pathname, [
+        JSON.stringify(cfg),
+      ]);
+      agentProc = agent.child;
+      agentOut = agent.out;
+      agentErr = agent.err;
+      const hello = agent.hello as { ready: boolean; error?: string; port: number };
       assert.equal(hello.ready, true, hello.error);
       const port: number = hello.port;
 

@@ -198,3 +198,69 @@ export async function waitFor(
   }
   return false;
 }
+
+/** Starts `wireguard-go -f <ifname>` inside `ns` and waits until `wg show` sees the device. */
+export async function startWireguardGo(ns: string, ifname: string): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", ns, "wireguard-go", "-f", ifname],
+    env: { WG_PROCESS_FOREGROUND: "1", LOG_LEVEL: "error" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const up = await waitFor(
+    async () => (await run(["wg", "show", ifname], { ns })).code === 0,
+    5000,
+    30,
+  );
+  if (!up) {
+    await stopChild(child, "SIGKILL");
+    throw new Error(`wireguard-go for ${ifname} did not come up`);
+  }
+  return child;
+}
+
+/** Signals a child (SIGTERM by default), escalates to SIGKILL after 3 s, and waits for it. */
+export async function stopChild(
+  child: Deno.ChildProcess | undefined,
+  signal: Deno.Signal = "SIGTERM",
+): Promise<void> {
+  if (!child) return;
+  try {
+    child.kill(signal);
+  } catch { /* exited */ }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, 3000);
+  await child.status;
+  clearTimeout(timer);
+}
+
+/**
+ * Runs a Deno script (`-A`) inside `ns` with piped stdio; the script's first stdout line is a JSON
+ * hello (`{ ready: true, … }` or `{ ready: false, error }`), returned parsed.
+ */
+export async function spawnDenoInNetns(
+  ns: string,
+  script: string,
+  args: string[],
+  options: { helloTimeoutMs?: number } = {},
+): Promise<{
+  child: Deno.ChildProcess;
+  out: ReturnType<typeof lineReader>;
+  err: Promise<string>;
+  hello: Record<string, unknown>;
+}> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", ns, Deno.execPath(), "run", "-A", "--no-prompt", script, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = lineReader(child.stdout);
+  const err = new Response(child.stderr).text();
+  const hello = JSON.parse(await out.next(options.helloTimeoutMs ?? 30_000));
+  return { child, out, err, hello };
+}
