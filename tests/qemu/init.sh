@@ -39,6 +39,14 @@ mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
+# A checkout under /tmp or /run (CI clones anywhere) is hidden by those tmpfs: mount it again.
+case "$lmrepo" in
+/tmp/* | /run/*)
+  mkdir -p "/host$lmrepo"
+  mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose lmrepo "/host$lmrepo" ||
+    { say "repo 9p mount failed"; finish 93; }
+  ;;
+esac
 ip link set lo up
 
 # Deno writes its caches into DENO_DIR: a tmpfs one, with the host's npm cache linked read-only.

@@ -71,6 +71,13 @@ export function qemuArgs(o: RunGuestOptions): string[] {
     "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
     "-device",
     "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+    // The repo again on its own: the guest's tmpfs /tmp and /run would hide a checkout there.
+    "-fsdev",
+    `local,id=lmrepo,path=${
+      o.params.lmrepo ?? "/"
+    },security_model=none,readonly=on,multidevs=remap`,
+    "-device",
+    "virtio-9p-pci,fsdev=lmrepo,mount_tag=lmrepo",
   ];
 }
 
