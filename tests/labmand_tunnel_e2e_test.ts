@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { keygen } from "../labman/commands/keygen.ts";
 import { replyText } from "../lib/mockllm/mod.ts";
 import { createTopology, lineReader, randomSuffix, run, type Topology } from "./helpers/netns.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -299,6 +299,25 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         assert.match(metrics, /^labman_wireguard_received_bytes_total\{peer="[^"]+"\} [1-9]/m);
         assert.match(metrics, /^labman_rosenpass_state\{state="active"\} 1$/m);
         assert.match(metrics, /^labman_rosenpass_exchanges_total [1-9]/m);
+
+        // `labman status` (same permission flags as the binary) shows it to the operator.
+        const status = await run([
+          "ip",
+          "netns",
+          "exec",
+          topo.node,
+          Deno.execPath(),
+          "run",
+          ...await taskFlags("labman"),
+          `${ROOT}labman/main.ts`,
+          "status",
+          "--admin",
+          "http://127.0.0.1:9464",
+        ]);
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, /rosenpass: +active/);
+        assert.match(status.stdout, /userspace/);
+        assert.match(status.stdout, /lan-gpu/);
         assert.match(
           metrics,
           /^labman_proxy_requests_total\{model="t-42\/fast",endpoint="lan-gpu",status="200"\} [1-9]/m,
