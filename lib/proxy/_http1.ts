@@ -62,7 +62,19 @@ export function writeLatin1(text: string, out: Uint8Array, offset: number): numb
   return offset + n;
 }
 
+const asciiDecoder = new TextDecoder();
+
 function readLatin1(buf: Uint8Array, start: number, end: number): string {
+  // Heads are ASCII in practice, and then UTF-8 decoding gives the same string without the
+  // argument list `fromCharCode.apply` builds (8 bytes per input byte).
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if (buf[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return asciiDecoder.decode(buf.subarray(start, end));
   let out = "";
   // fromCharCode.apply takes the bytes as arguments: stay well under the argument-count limit.
   for (let i = start; i < end; i += 8192) {
@@ -77,12 +89,12 @@ function readLatin1(buf: Uint8Array, start: number, end: number): string {
  * LF line ends (RFC 9112 §2.2 lets recipients do so).
  */
 export function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
-  let i = buf.indexOf(LF, from);
-  while (i !== -1 && i < to) {
+  // A bounded loop, not `buf.indexOf`: that would run on into stale bytes past `to`.
+  for (let i = from; i < to; i++) {
+    if (buf[i] !== LF) continue;
     const next = i + 1;
     if (next < to && buf[next] === LF) return next + 1;
     if (next + 1 < to && buf[next] === CR && buf[next + 1] === LF) return next + 2;
-    i = buf.indexOf(LF, next);
   }
   return -1;
 }
@@ -96,10 +108,31 @@ export type BodyFraming =
 export interface ResponseHead {
   status: number;
   statusText: string;
-  headers: Headers;
+  /** Built on first use from `fields` (constructing `Headers` costs a few µs per response). */
+  readonly headers: Headers;
+  /** Header fields in arrival order, names as received; validated like `Headers.append`. */
+  readonly fields: readonly HeaderField[];
   framing: BodyFraming;
   /** False when the connection cannot carry another request after this response. */
   keepAlive: boolean;
+}
+
+/** One response header field: name as received, value with surrounding whitespace removed. */
+export type HeaderField = readonly [name: string, value: string];
+
+class ParsedHead implements ResponseHead {
+  #headers: Headers | undefined = undefined;
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    readonly fields: readonly HeaderField[],
+    readonly framing: BodyFraming,
+    readonly keepAlive: boolean,
+  ) {}
+
+  get headers(): Headers {
+    return this.#headers ??= new Headers(this.fields as [string, string][]);
+  }
 }
 
 /**
@@ -128,7 +161,7 @@ export function parseResponseHead(
   }
   const statusText = statusLine.length > 13 ? statusLine.slice(13) : "";
 
-  const headers = new Headers();
+  const fields: HeaderField[] = [];
   let contentLength = -1;
   let transferEncoding: string | null = null;
   let connection: string | null = null;
@@ -151,11 +184,12 @@ export function parseResponseHead(
       throw new HttpProtocolError(`whitespace before ':' in header ${clip(name)}`);
     }
     const value = line.slice(colon + 1).trim();
-    try {
-      headers.append(name, value);
-    } catch {
+    // The checks `Headers.append` makes (RFC 9110 token name; no NUL, CR or LF in the value),
+    // so building `Headers` from these fields later cannot throw.
+    if (!isHttpToken(name) || !isHeaderValue(value)) {
       throw new HttpProtocolError(`invalid header ${clip(name)}`);
     }
+    fields.push([name, value]);
     // Only three names steer framing; compare lengths first to skip most lowercasing.
     switch (name.length) {
       case 14:
@@ -211,7 +245,7 @@ export function parseResponseHead(
     framing = { kind: "close" };
     keepAlive = false;
   }
-  return { status, statusText, headers, framing, keepAlive };
+  return new ParsedHead(status, statusText, fields, framing, keepAlive);
 }
 
 /**
@@ -249,6 +283,32 @@ function isToken(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c <= 32 || c >= 127 || c === 58) return false; // controls, space, DEL, ':'
+  }
+  return true;
+}
+
+/** tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+const TCHAR = (() => {
+  const table = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~") table[c.charCodeAt(0)] = 1;
+  for (let c = 48; c <= 57; c++) table[c] = 1;
+  for (let c = 65; c <= 90; c++) table[c] = table[c + 32] = 1;
+  return table;
+})();
+
+function isHttpToken(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+function isHeaderValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 10 || c === 13) return false;
   }
   return true;
 }

@@ -79,3 +79,32 @@ Deno.test("request head: client-owned fields replaced, content-length added", ()
     "POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1:80\r\nx-a: b\r\ncontent-length: 3\r\n\r\n",
   );
 });
+
+Deno.test("header fields keep arrival order; names outside RFC 9110 tokens are refused", () => {
+  const h = head(
+    "HTTP/1.1 200 OK\r\nX-B: 1\r\nSet-Cookie: a=1\r\nx-a:  two \r\nSet-Cookie: b=2\r\n\r\n",
+  );
+  assert.deepEqual(h.fields, [["X-B", "1"], ["Set-Cookie", "a=1"], ["x-a", "two"], [
+    "Set-Cookie",
+    "b=2",
+  ]]);
+  assert.equal(h.headers.get("x-a"), "two");
+  assert.deepEqual(h.headers.getSetCookie(), ["a=1", "b=2"]);
+  assert.equal(h.headers, h.headers, "built once");
+  for (const bad of ["a(b: 1", "a/b: 1", 'a"b: 1', "a\u00e9: 1", "ok: a\u0000b"]) {
+    assert.throws(() => head(`HTTP/1.1 200 OK\r\n${bad}\r\n\r\n`), HttpProtocolError, bad);
+  }
+});
+
+Deno.test("header values are Latin-1 bytes, not UTF-8", () => {
+  const bytes = new Uint8Array([
+    ...enc.encode("HTTP/1.1 200 OK\r\nx-v: caf"),
+    0xe9,
+    0x0d,
+    0x0a,
+    0x0d,
+    0x0a,
+  ]);
+  const h = parseResponseHead(bytes, 0, bytes.length, "GET");
+  assert.deepEqual(h.fields, [["x-v", "caf\u00e9"]]);
+});

@@ -7,9 +7,22 @@
  */
 import type { ProxyConfig } from "../config/schema.ts";
 import type { EndpointTarget, Lease, LeaseOutcome, Router } from "../registry/types.ts";
-import { type DataPlaneMetrics, getLogger, type Logger } from "../telemetry/mod.ts";
+import {
+  type CounterSeries,
+  counterSeries,
+  type DataPlaneMetrics,
+  getLogger,
+  type HistogramSeries,
+  histogramSeries,
+  type Logger,
+} from "../telemetry/mod.ts";
 import * as errors from "./errors.ts";
-import { pickRequestId, toClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import {
+  pickRequestId,
+  toClientResponseFields,
+  toClientResponseHeaders,
+  upstreamRequestHeaders,
+} from "./headers.ts";
 import { findModelSpans, replaceSpans, type Span } from "./model_rewrite.ts";
 import {
   type BodyEnd,
@@ -53,7 +66,8 @@ export function createProxyHandler(options: ProxyHandlerOptions): ProxyHandler {
     ? client
     : (target: EndpointTarget) => client.clientFor(target);
   const active = new Set<Exchange>();
-  const shared: Shared = { router, proxy, metrics, now, clientFor, active };
+  const series = metrics === undefined ? undefined : new SeriesCache(metrics);
+  const shared: Shared = { router, proxy, metrics, series, now, clientFor, active };
 
   return {
     async fetch(req: Request): Promise<Response> {
@@ -77,12 +91,62 @@ interface Shared {
   router: Router;
   proxy: ProxyHandlerOptions["proxy"];
   metrics: DataPlaneMetrics | undefined;
+  series: SeriesCache | undefined;
   now: () => number;
   clientFor: (target: EndpointTarget) => UpstreamClient;
   active: Set<Exchange>;
 }
 
-type Parsed = { ok: true; text: string; slug: string; spans: Span[] } | {
+/** The per-request series of one (model, endpoint): duration, TTFB and requests by status. */
+interface RouteSeries {
+  duration: HistogramSeries;
+  ttfb: HistogramSeries;
+  byStatus: Map<number, CounterSeries>;
+}
+
+/**
+ * Labelled series resolved once per (model, endpoint), so a request does no label hashing.
+ * `model` is client input (unknown models answer 404 under their own label), so the cache is
+ * bounded: past the bound it starts over, costing only a re-resolve.
+ */
+class SeriesCache {
+  static readonly MAX_ROUTES = 1024;
+  #routes = new Map<string, Map<string, RouteSeries>>();
+  #size = 0;
+  constructor(readonly metrics: DataPlaneMetrics) {}
+
+  route(model: string, endpoint: string): RouteSeries {
+    let byEndpoint = this.#routes.get(model);
+    let route = byEndpoint?.get(endpoint);
+    if (route !== undefined) return route;
+    if (this.#size >= SeriesCache.MAX_ROUTES) {
+      this.#routes.clear();
+      this.#size = 0;
+      byEndpoint = undefined;
+    }
+    if (byEndpoint === undefined) this.#routes.set(model, byEndpoint = new Map());
+    const labels = { model, endpoint };
+    route = {
+      duration: histogramSeries(this.metrics.duration, labels),
+      ttfb: histogramSeries(this.metrics.ttfb, labels),
+      byStatus: new Map(),
+    };
+    byEndpoint.set(endpoint, route);
+    this.#size++;
+    return route;
+  }
+
+  requests(route: RouteSeries, model: string, endpoint: string, status: number): CounterSeries {
+    let counter = route.byStatus.get(status);
+    if (counter === undefined) {
+      counter = counterSeries(this.metrics.requests, { model, endpoint, status: String(status) });
+      route.byStatus.set(status, counter);
+    }
+    return counter;
+  }
+}
+
+type Parsed = { ok: true; bytes: Uint8Array; text: string; slug: string; spans: Span[] } | {
   ok: false;
   response: Response;
 };
@@ -170,7 +234,10 @@ class Exchange {
     this.#finish("upstream_error", 500);
   }
 
-  async #forward(upstreamPath: string, parsed: { text: string; spans: Span[] }): Promise<Response> {
+  async #forward(
+    upstreamPath: string,
+    parsed: { bytes: Uint8Array; text: string; spans: Span[] },
+  ): Promise<Response> {
     const s = this.#s;
     const signal = this.#controller.signal;
     let exclude: Set<string> | undefined;
@@ -209,7 +276,7 @@ class Exchange {
 
       let upstream: UpstreamResponse;
       try {
-        const body = encoder.encode(replaceSpans(parsed.text, parsed.spans, target.model));
+        const body = rewriteBody(parsed, target.model);
         upstream = await s.clientFor(target).request({
           method: "POST",
           url: target.baseUrl + upstreamPath,
@@ -272,7 +339,10 @@ class Exchange {
         kind: status >= 500 ? "http_5xx" : "http_4xx",
       });
     }
-    const headers = toClientResponseHeaders(upstream.headers, this.requestId);
+    const fields = upstream.fields;
+    const headers = fields !== undefined
+      ? toClientResponseFields(fields, this.requestId)
+      : toClientResponseHeaders(upstream.headers, this.requestId);
     let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null =
       (upstream.bytes as Uint8Array<ArrayBuffer> | undefined) ?? upstream.body;
     if (body !== null && NULL_BODY_STATUS.has(status)) {
@@ -291,10 +361,9 @@ class Exchange {
   }
 
   readonly #onFirstByte = (): void => {
-    this.#s.metrics?.ttfb.observe(
-      { model: this.#slug, endpoint: this.#endpoint },
-      (this.#s.now() - this.#started) / 1000,
-    );
+    const series = this.#s.series;
+    if (series === undefined) return;
+    series.route(this.#slug, this.#endpoint).ttfb.observe((this.#s.now() - this.#started) / 1000);
   };
 
   readonly #onBodyEnd = (end: BodyEnd, error?: unknown): void => {
@@ -360,11 +429,11 @@ class Exchange {
     const lease = this.#lease;
     this.#lease = null;
     lease?.release(outcome);
-    const metrics = s.metrics;
-    if (metrics !== undefined) {
-      const labels = { model: this.#slug, endpoint: this.#endpoint };
-      metrics.requests.inc({ ...labels, status: String(status) });
-      if (this.#endpoint !== "") metrics.duration.observe(labels, (s.now() - this.#started) / 1000);
+    const series = s.series;
+    if (series !== undefined) {
+      const route = series.route(this.#slug, this.#endpoint);
+      series.requests(route, this.#slug, this.#endpoint, status).inc();
+      if (this.#endpoint !== "") route.duration.observe((s.now() - this.#started) / 1000);
     }
     if (baseLog.isEnabledFor("debug")) {
       this.log.debug("Finished {model} on {endpoint}: {status} {outcome} in {ms} ms", {
@@ -396,8 +465,30 @@ class Exchange {
     const model = (json as Record<string, unknown>).model;
     if (model === undefined) return { ok: false, response: errors.missingModel() };
     if (typeof model !== "string") return { ok: false, response: errors.modelNotString() };
-    return { ok: true, text, slug: model, spans: findModelSpans(text) };
+    return { ok: true, bytes, text, slug: model, spans: findModelSpans(text) };
   }
+}
+
+/**
+ * The body for the endpoint. When every `model` value already reads exactly as the rewrite would
+ * write it (local mode routes model ids as they are), the client's bytes go out unchanged: the
+ * result is byte-identical and skips re-encoding the whole body.
+ */
+function rewriteBody(
+  parsed: { bytes: Uint8Array; text: string; spans: readonly Span[] },
+  model: string,
+): Uint8Array {
+  const { bytes, text, spans } = parsed;
+  const literal = JSON.stringify(model);
+  // A UTF-8 BOM is dropped by the decoder, so such a body is re-encoded as before.
+  let same = !(bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf);
+  for (const [start, end] of spans) {
+    if (end - start !== literal.length || !text.startsWith(literal, start)) {
+      same = false;
+      break;
+    }
+  }
+  return same ? bytes : encoder.encode(replaceSpans(text, spans, model));
 }
 
 function acquireError(status: 404 | 429 | 503, message: string, retryAfterS?: number): Response {

@@ -198,6 +198,32 @@ Deno.test("rewrites only the model value; headers allowlisted; endpoint key repl
   }
 });
 
+Deno.test("identity routing forwards the client's bytes; escaped or BOM bodies are rewritten", async () => {
+  const seen: Uint8Array[] = [];
+  const up = serve(async (req) => {
+    seen.push(await req.bytes());
+    return Response.json({ ok: true });
+  });
+  const t = setup({ "same": [target("ep1", up.origin, "same")] });
+  const enc = new TextEncoder();
+  try {
+    const exact = '{"model":"same", "n": 1.0e0, "big": 123456789012345678901234567890}';
+    const escaped = '{"model":"s\\u0061me","n":1}';
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...enc.encode('{"model":"same"}')]);
+    for (const body of [exact, escaped, bom]) {
+      const res = await t.handler.fetch(chat(body));
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(seen[0], enc.encode(exact));
+    assert.equal(new TextDecoder().decode(seen[1]), '{"model":"same","n":1}');
+    assert.deepEqual(seen[2], enc.encode('{"model":"same"}'), "BOM dropped as before");
+  } finally {
+    t.close();
+    await up.server.shutdown();
+  }
+});
+
 Deno.test("hop-by-hop response headers are stripped; upstream 4xx/5xx pass through as-is", async () => {
   const server = rawServer(async (conn) => {
     for (;;) {

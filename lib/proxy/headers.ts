@@ -81,6 +81,41 @@ export function toClientResponseHeaders(headers: Headers, requestId: string): He
   return headers;
 }
 
+/**
+ * {@linkcode toClientResponseHeaders} over header pairs, without building a `Headers`: the same
+ * fields go (hop-by-hop, `Connection`-listed, `Content-Length` beside `Transfer-Encoding`, any
+ * upstream `x-request-id`) and ours is added. Names keep the upstream's spelling.
+ */
+export function toClientResponseFields(
+  fields: readonly (readonly [string, string])[],
+  requestId: string,
+): [string, string][] {
+  let listed: Set<string> | null = null;
+  let chunked = false;
+  for (const [name, value] of fields) {
+    // Only these two names matter here; checking the length first skips most lowercasing.
+    if (name.length === 10 && name.toLowerCase() === "connection") {
+      listed ??= new Set();
+      for (const part of value.split(",")) {
+        const listedName = part.trim().toLowerCase();
+        if (listedName.length > 0) listed.add(listedName);
+      }
+    } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
+      chunked = true;
+    }
+  }
+  const out: [string, string][] = [];
+  for (const field of fields) {
+    const lower = field[0].toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === "x-request-id") continue;
+    if (chunked && lower === "content-length") continue;
+    if (listed !== null && listed.has(lower)) continue;
+    out.push(field as [string, string]);
+  }
+  out.push(["x-request-id", requestId]);
+  return out;
+}
+
 /** A client-supplied request id is kept when short and printable; otherwise a UUID. */
 export function pickRequestId(value: string | null): string {
   if (value !== null && value.length > 0 && value.length <= 128) {

@@ -160,7 +160,8 @@ class Connection {
           this.buf = bigger;
         }
       }
-      pending = this.tcp.read(this.buf.subarray(this.end));
+      // The usual case reads into an empty buffer: no subarray view to allocate per read.
+      pending = this.tcp.read(this.end === 0 ? this.buf : this.buf.subarray(this.end));
     }
     let n: number | null;
     try {
@@ -177,7 +178,7 @@ class Connection {
 
   /** Starts the idle read that notices a server closing this pooled connection. */
   watchIdle(): void {
-    const pending = this.tcp.read(this.buf.subarray(0));
+    const pending = this.tcp.read(this.buf);
     this.pending = pending;
     const onSettled = () => {
       if (this.state === IDLE && this.pending === pending) this.pool.dropIdle(this);
@@ -270,7 +271,7 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
     const conn = this.conn;
     conn.setDeadline(
       now() + this.idleTimeoutMs,
-      `no ${what} from ${conn.pool.origin} for ${this.idleTimeoutMs} ms`,
+      conn.pool.idleMessage(what),
     );
     const ok = await conn.fill();
     conn.clearDeadline();
@@ -306,11 +307,7 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
   async #pullClose(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     const conn = this.conn;
     if (conn.end === conn.start) {
-      const deadline = now() + this.idleTimeoutMs;
-      conn.setDeadline(
-        deadline,
-        `no body data from ${conn.pool.origin} for ${this.idleTimeoutMs} ms`,
-      );
+      conn.setDeadline(now() + this.idleTimeoutMs, conn.pool.idleMessage("body data"));
       const ok = await conn.fill();
       conn.clearDeadline();
       if (!ok) return this.#finish(controller, false);
@@ -354,8 +351,8 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
           }
         }
       } else {
-        const lf = buf.indexOf(LF, conn.start);
-        if (lf !== -1 && lf < conn.end) {
+        const lf = indexOfLf(buf, conn.start, conn.end);
+        if (lf !== -1) {
           if (this.#chunkState === CHUNK_SIZE) {
             if (lf - conn.start > MAX_LINE_BYTES) {
               throw new HttpProtocolError("chunk line too long");
@@ -387,6 +384,15 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
       await this.#more(this.#chunkState === CHUNK_DATA ? "body data" : "chunk framing");
     }
   }
+}
+
+/**
+ * First LF in `buf[from, to)`, or -1. Not `buf.indexOf`: it has no end bound and, once every
+ * byte is consumed, would scan the stale rest of the 8 KiB buffer on every chunk.
+ */
+function indexOfLf(buf: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === LF) return i;
+  return -1;
 }
 
 function protocolError(conn: Connection, err: HttpProtocolError): UpstreamError {
@@ -422,6 +428,8 @@ export class UpstreamPool implements UpstreamClient {
   readonly #firstByteTimeoutMs: number;
   readonly #idleTimeoutMs: number;
   readonly #keepAliveMs: number;
+  readonly #firstByteMessage: string;
+  readonly #idleMessages = new Map<string, string>();
   #idle: Connection[] = [];
   #busy = new Set<Connection>();
   #waiters: Waiter[] = [];
@@ -450,6 +458,18 @@ export class UpstreamPool implements UpstreamClient {
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 300_000, "idleTimeoutMs");
     this.#keepAliveMs = positive(options.keepAliveMs ?? 30_000, "keepAliveMs");
     this.maxHeaderBytes = positive(options.maxHeaderBytes ?? 64 * 1024, "maxHeaderBytes");
+    this.#firstByteMessage =
+      `no response headers from ${this.origin} within ${this.#firstByteTimeoutMs} ms`;
+  }
+
+  /** Deadline message for a body read; cached because `#more` runs for every chunk. */
+  idleMessage(what: string): string {
+    let message = this.#idleMessages.get(what);
+    if (message === undefined) {
+      message = `no ${what} from ${this.origin} for ${this.#idleTimeoutMs} ms`;
+      this.#idleMessages.set(what, message);
+    }
+    return message;
   }
 
   /** Connection counts, for tests and status snapshots. */
@@ -493,10 +513,7 @@ export class UpstreamPool implements UpstreamClient {
       const reused = conn.exchanges > 0;
       conn.beginExchange(signal);
       try {
-        conn.setDeadline(
-          startedAt + this.#firstByteTimeoutMs,
-          `no response headers from ${this.origin} within ${this.#firstByteTimeoutMs} ms`,
-        );
+        conn.setDeadline(startedAt + this.#firstByteTimeoutMs, this.#firstByteMessage);
         await conn.write(first);
         if (second !== null) await conn.write(second);
         const head = await this.#readHead(conn, req.method);
@@ -725,7 +742,7 @@ export class UpstreamPool implements UpstreamClient {
       else this.discard(conn);
       req.onFirstByte?.();
       req.onBodyEnd?.("done");
-      return { status: head.status, headers: head.headers, body: null };
+      return new PooledResponse(head, null);
     }
     if (framing.kind === "length" && conn.end - conn.start >= framing.length) {
       // The common small JSON answer: already complete, so skip the stream machinery.
@@ -736,7 +753,7 @@ export class UpstreamPool implements UpstreamClient {
       else this.discard(conn);
       req.onFirstByte?.();
       req.onBodyEnd?.("done");
-      return new BufferedResponse(head.status, head.headers, bytes);
+      return new BufferedResponse(head, bytes);
     }
     const source = new BodySource(
       conn,
@@ -747,8 +764,7 @@ export class UpstreamPool implements UpstreamClient {
       this.#idleTimeoutMs,
     );
     conn.source = source;
-    const body = new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
-    return { status: head.status, headers: head.headers, body };
+    return new PooledResponse(head, new ReadableStream<Uint8Array>(source, { highWaterMark: 0 }));
   }
 
   #pathOf(url: string): string {
@@ -767,10 +783,33 @@ export class UpstreamPool implements UpstreamClient {
   }
 }
 
+/** `headers` is built from the parsed fields only if someone asks for it. */
+class PooledResponse implements UpstreamResponse {
+  readonly status: number;
+  constructor(readonly head: ResponseHead, readonly body: ReadableStream<Uint8Array> | null) {
+    this.status = head.status;
+  }
+  get headers(): Headers {
+    return this.head.headers;
+  }
+  get fields(): ResponseHead["fields"] {
+    return this.head.fields;
+  }
+}
+
 /** A response whose whole body came with the head; `body` is only built if someone asks. */
 class BufferedResponse implements UpstreamResponse {
+  readonly status: number;
   #body: ReadableStream<Uint8Array> | null = null;
-  constructor(readonly status: number, readonly headers: Headers, readonly bytes: Uint8Array) {}
+  constructor(readonly head: ResponseHead, readonly bytes: Uint8Array) {
+    this.status = head.status;
+  }
+  get headers(): Headers {
+    return this.head.headers;
+  }
+  get fields(): ResponseHead["fields"] {
+    return this.head.fields;
+  }
 
   get body(): ReadableStream<Uint8Array> {
     if (this.#body === null) {

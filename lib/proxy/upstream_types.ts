@@ -48,7 +48,12 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number;
   /** As received, hop-by-hop fields included: the caller decides what to forward. */
-  headers: Headers;
+  readonly headers: Headers;
+  /**
+   * The same fields as pairs in arrival order, when the client parsed them itself: cheaper to
+   * filter and hand to `new Response` than `headers`, which may then never be built.
+   */
+  readonly fields?: readonly (readonly [name: string, value: string])[];
   /** `null` when the response has no body (HEAD, 204, 304, `Content-Length: 0`). */
   readonly body: ReadableStream<Uint8Array> | null;
   /**

@@ -9,6 +9,7 @@
  * @module
  */
 import type { DataPlaneMetrics } from "../telemetry/mod.ts";
+import { type GaugeSeries, gaugeSeries } from "../telemetry/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { SlugTable, SlugTarget } from "./slugs.ts";
 import type {
@@ -111,6 +112,8 @@ export class LeastOutstandingRouter implements Router {
   #drainRetryAfterS = DEFAULT_DRAIN_RETRY_S;
   #pumping = false;
   #pumpAgain = false;
+  /** In-flight gauge series per endpoint name (set twice per request). */
+  #inFlightSeries = new Map<string, GaugeSeries>();
   #stats: RouterStats = { queued: 0, dequeued: 0, rejectedQueueFull: 0, timedOut: 0, abandoned: 0 };
 
   constructor(options: RouterOptions) {
@@ -412,7 +415,15 @@ export class LeastOutstandingRouter implements Router {
   }
 
   #setInFlightGauge(e: RouteEndpoint): void {
-    this.#metrics?.inFlight.set({ endpoint: e.name }, e.inFlight);
+    const metrics = this.#metrics;
+    if (metrics === undefined) return;
+    let series = this.#inFlightSeries.get(e.name);
+    if (series === undefined) {
+      // Endpoint names come from the config, so this map stays as small as the endpoint list.
+      series = gaugeSeries(metrics.inFlight, { endpoint: e.name });
+      this.#inFlightSeries.set(e.name, series);
+    }
+    series.set(e.inFlight);
   }
 }
 

@@ -11,8 +11,14 @@
  */
 export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
 export {
+  type CounterSeries,
+  counterSeries,
   createDataPlaneMetrics,
   type DataPlaneMetrics,
+  type GaugeSeries,
+  gaugeSeries,
+  type HistogramSeries,
+  histogramSeries,
   mergeExposition,
   Registry,
   type UpstreamErrorKind,
