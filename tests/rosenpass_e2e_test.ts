@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { type RosenpassConfig, RosenpassSchema } from "../lib/config/schema.ts";
 import { generateRosenpassKeys } from "../lib/rosenpass/keys.ts";
 import { RosenpassSupervisor } from "../lib/rosenpass/supervisor.ts";
-import type { RosenpassChild } from "../lib/rosenpass/child.ts";
+import { type RosenpassChild, spawnRosenpass } from "../lib/rosenpass/child.ts";
 import { bringUp, tearDown } from "../lib/wireguard/interface.ts";
 import { encodeKey, generateKeyPair } from "../lib/wireguard/keys.ts";
 import { UserspaceBackend } from "../lib/wireguard/userspace.ts";
@@ -95,31 +95,8 @@ const CP_RP_PORT = 9999;
 
 /** rosenpass inside a namespace: `ip netns exec` execs, so the pid stays rosenpass's. */
 function spawnIn(ns: string) {
-  return (binary: string, configPath: string): RosenpassChild => {
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        "/bin/sh",
-        "-c",
-        'umask 077; exec "$0" "$@"',
-        binary,
-        "exchange-config",
-        configPath,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return {
-      pid: child.pid,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      status: child.status.then((s) => ({ code: s.code, signal: s.signal })),
-      kill: (sig) => child.kill(sig),
-    };
-  };
+  return (binary: string, configPath: string): RosenpassChild =>
+    spawnRosenpass(binary, configPath, { prefix: ["ip", "netns", "exec", ns] });
 }
 
 async function wgPsk(ns: string, ifname: string): Promise<string> {

@@ -25,9 +25,25 @@ export type SpawnRosenpass = (binary: string, configPath: string) => RosenpassCh
  * `key_out` with the process umask, and Deno.Command cannot set one, so `sh` sets it and
  * `exec`s rosenpass (same pid, no shell left holding the pipes).
  */
-export function spawnRosenpass(binary: string, configPath: string): RosenpassChild {
-  const child = new Deno.Command("/bin/sh", {
-    args: ["-c", 'umask 077; exec "$0" "$@"', binary, "exchange-config", configPath],
+export function spawnRosenpass(
+  binary: string,
+  configPath: string,
+  options: {
+    /** Command prefix that execs what follows, e.g. `["ip", "netns", "exec", ns]` (tests). */
+    prefix?: string[];
+  } = {},
+): RosenpassChild {
+  const argv = [
+    ...(options.prefix ?? []),
+    "/bin/sh",
+    "-c",
+    'umask 077; exec "$0" "$@"',
+    binary,
+    "exchange-config",
+    configPath,
+  ];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
