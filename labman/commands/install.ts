@@ -135,6 +135,32 @@ export function systemctlAllowed(
   return { ok: true };
 }
 
+/**
+ * Runs `systemctl daemon-reload` after the unit changed, or says why it was skipped. Returns false
+ * (after printing the error) when systemctl failed. Shared by `install` and `update`.
+ */
+export async function reloadUnitsIfChanged(
+  command: string,
+  unitChanged: boolean,
+  systemctl: { ok: boolean; why?: string },
+  io: Pick<ReturnType<typeof resolveDeps>, "host" | "out" | "err">,
+): Promise<boolean> {
+  if (!unitChanged) return true;
+  if (!systemctl.ok) {
+    io.out(`  skipped systemctl daemon-reload (${systemctl.why})`);
+    return true;
+  }
+  const r = await io.host.run("systemctl", ["daemon-reload"]);
+  if (r.code !== 0) {
+    io.err(
+      `${command}: Cannot reload systemd: systemctl daemon-reload exited ${r.code}: ${r.stderr.trim()}`,
+    );
+    return false;
+  }
+  io.out("  ran systemctl daemon-reload");
+  return true;
+}
+
 export async function install(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
   const opts = parseProgramArgs(args);
@@ -181,19 +207,8 @@ export async function install(args: string[], deps: CommandDeps = {}): Promise<n
   for (const e of errors) err(`labman install: ${e}`);
   if (errors.length > 0) return 1;
 
-  if (unitChanged) {
-    if (systemctl.ok) {
-      const r = await host.run("systemctl", ["daemon-reload"]);
-      if (r.code !== 0) {
-        err(
-          `labman install: Cannot reload systemd: systemctl daemon-reload exited ${r.code}: ${r.stderr.trim()}`,
-        );
-        return 1;
-      }
-      out("  ran systemctl daemon-reload");
-    } else {
-      out(`  skipped systemctl daemon-reload (${systemctl.why})`);
-    }
+  if (!await reloadUnitsIfChanged("labman install", unitChanged, systemctl, { host, out, err })) {
+    return 1;
   }
   const changed = plan.filter((a) => a.action !== "unchanged" && a.action !== "keep").length;
   if (changed === 0) {

@@ -10,7 +10,13 @@ import { observePath } from "../../lib/ops/fs_ops.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
 import { formatAction, planChanges } from "../../lib/ops/install_plan.ts";
 import { unifiedDiff } from "../../lib/ops/unified_diff.ts";
-import { applyPlan, parseProgramArgs, planArtifacts, systemctlAllowed } from "./install.ts";
+import {
+  applyPlan,
+  parseProgramArgs,
+  planArtifacts,
+  reloadUnitsIfChanged,
+  systemctlAllowed,
+} from "./install.ts";
 
 const USAGE = `usage: labman update [options]
 
@@ -103,31 +109,21 @@ export async function update(args: string[], deps: CommandDeps = {}): Promise<nu
   for (const e of errors) err(`labman update: ${e}`);
   if (errors.length > 0) return 1;
 
-  if (!systemctl.ok) {
-    if (unitChanged) out(`  skipped systemctl daemon-reload (${systemctl.why})`);
-    if (opts.restart) out(`  skipped restart (${systemctl.why}); restart labmand yourself`);
-  } else {
-    if (unitChanged) {
-      const r = await host.run("systemctl", ["daemon-reload"]);
-      if (r.code !== 0) {
-        err(
-          `labman update: Cannot reload systemd: systemctl daemon-reload exited ${r.code}: ${r.stderr.trim()}`,
-        );
-        return 1;
-      }
-      out("  ran systemctl daemon-reload");
+  if (!await reloadUnitsIfChanged("labman update", unitChanged, systemctl, { host, out, err })) {
+    return 1;
+  }
+  if (opts.restart && !systemctl.ok) {
+    out(`  skipped restart (${systemctl.why}); restart labmand yourself`);
+  } else if (opts.restart) {
+    const r = await host.run("systemctl", ["restart", "labmand"], { timeoutMs: 120_000 });
+    if (r.code !== 0) {
+      err(
+        `labman update: Cannot restart labmand: systemctl restart exited ${r.code}: ${r.stderr.trim()}` +
+          ` — see: journalctl -u labmand -n 50`,
+      );
+      return 1;
     }
-    if (opts.restart) {
-      const r = await host.run("systemctl", ["restart", "labmand"], { timeoutMs: 120_000 });
-      if (r.code !== 0) {
-        err(
-          `labman update: Cannot restart labmand: systemctl restart exited ${r.code}: ${r.stderr.trim()}` +
-            ` — see: journalctl -u labmand -n 50`,
-        );
-        return 1;
-      }
-      out("  ran systemctl restart labmand");
-    }
+    out("  ran systemctl restart labmand");
   }
   if (!opts.restart) {
     out("labman update: done; restart labmand to run the new binary (or pass --restart)");
