@@ -5,17 +5,12 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { freePort } from "../tests/helpers/netns.ts";
+
+export { freePort };
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CLK_TCK = 100; // Linux USER_HZ on every mainstream architecture.
-
-/** Picks a free loopback port by binding port 0 and releasing it. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** CPU seconds (user + system, all threads) and RSS of one process, or null if it is gone. */
 export function procStat(pid: number): { cpuS: number; rssKb: number } | null {

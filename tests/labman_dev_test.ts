@@ -6,16 +6,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import { taskFlags } from "./helpers/labmand_process.ts";
-import { lineReader } from "./helpers/netns.ts";
+import { freePort, lineReader } from "./helpers/netns.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
 
 Deno.test("labman dev: labmand + mock model server + reference control plane answer within seconds", async () => {
   const port = freePort(), admin = freePort();

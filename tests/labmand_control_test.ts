@@ -8,23 +8,8 @@ import OpenAI from "openai";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
+import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-async function until(pred: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startCp(port = 0): Promise<ReferenceControlPlane> {
   return await startReferenceControlPlane({

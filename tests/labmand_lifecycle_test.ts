@@ -4,14 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
+import { freePort } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
 
 function config(port: number, endpoints: string, extra = ""): string {
   return `[wireguard]

@@ -5,14 +5,8 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { type MockLlm, replyText, startMockLlm } from "../lib/mockllm/mod.ts";
+import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
 
 interface EndpointSpec {
   name: string;
@@ -87,19 +81,6 @@ async function metricValue(
     }
   }
   return found ? sum : NaN;
-}
-
-async function until(
-  pred: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 Deno.test("labmand local mode: the openai SDK lists, chats, streams, completes and embeds", async () => {

@@ -264,3 +264,22 @@ export async function spawnDenoInNetns(
   const hello = JSON.parse(await out.next(options.helloTimeoutMs ?? 30_000));
   return { child, out, err, hello };
 }
+
+/** Picks a free loopback port by binding port 0 and releasing it. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr as Deno.NetAddr;
+  l.close();
+  return port;
+}
+
+/** Polls `pred` every 50 ms until it holds; throws "timed out waiting for <what>" otherwise. */
+export async function until(
+  pred: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (!await waitFor(async () => await pred(), timeoutMs, 50)) {
+    throw new Error(`timed out waiting for ${what}`);
+  }
+}
