@@ -203,9 +203,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   try {
     // --- keys and registration -----------------------------------------------------------
+    // Read (and mode-checked) once: the public half goes to registration, the private half to
+    // the interface.
+    const wgKeys = await wireguardKeys(config);
     let reg: RegisterResponse | null = null;
     if (config.control_plane) {
-      const wgPublic = await wireguardPublicKey(config);
       const rosenpassPublic = !localMode && config.rosenpass.enabled
         ? await rosenpassPublicKeyB64(config)
         : undefined;
@@ -225,7 +227,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             ? { description: config.control_plane.description }
             : {}),
         },
-        wireguardPublicKey: wgPublic,
+        wireguardPublicKey: wgKeys.publicKey,
         ...(rosenpassPublic ? { rosenpassPublicKey: rosenpassPublic } : {}),
         heartbeatIntervalS: config.control_plane.heartbeat_interval_s,
         retryInitialMs: config.control_plane.retry_initial_ms,
@@ -287,7 +289,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       notify({ STATUS: `bringing up ${config.wireguard.interface_name}` });
       tunnel = await bringUpTunnel({
         config,
-        privateKey: await readPrivateKey(config.wireguard.private_key_path),
+        privateKey: wgKeys.privateKey!,
         plan: planTunnel(config, reg),
         registry: supervisorMetrics,
       });
@@ -439,19 +441,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   }
 }
 
-/** The node's WireGuard public key; in local mode an ephemeral one when no key file exists. */
-async function wireguardPublicKey(config: LabmanConfig): Promise<string> {
+/**
+ * The node's WireGuard key pair from `wireguard.private_key_path`. In local mode the key is only
+ * an identity for registration, so a missing file yields an ephemeral public key (no private).
+ */
+async function wireguardKeys(
+  config: LabmanConfig,
+): Promise<{ privateKey: string | null; publicKey: string }> {
   try {
-    return encodeKey(
-      await publicKeyFromPrivate(await readPrivateKey(config.wireguard.private_key_path)),
-    );
+    const privateKey = await readPrivateKey(config.wireguard.private_key_path);
+    return { privateKey, publicKey: encodeKey(await publicKeyFromPrivate(privateKey)) };
   } catch (err) {
     if (config.wireguard.mode !== "off") {
       throw new Error(
         `wireguard.private_key_path: ${(err as Error).message} — create it with "labman keygen"`,
       );
     }
-    return encodeKey((await generateKeyPair()).publicKey);
+    return { privateKey: null, publicKey: encodeKey((await generateKeyPair()).publicKey) };
   }
 }
 
