@@ -89,7 +89,16 @@ function convert(issue: z.core.$ZodIssue, input: unknown, root: z.ZodType): Fiel
         return [{ path, message: `must have at most ${bound(issue.maximum)} entries` }];
       }
       const op = issue.inclusive ? "≤" : "<";
-      return [{ path, message: `must be ${op} ${bound(issue.maximum)} (got ${describe(raw)})` }];
+      const message = `must be ${op} ${bound(issue.maximum)} (got ${describe(raw)})`;
+      // Durations: say why the ceiling exists (schema.ts sets a custom message for them).
+      if (issue.message.includes("timers cannot wait longer")) {
+        return [{
+          path,
+          message: `${message}: timers cannot wait longer than 2^31-1 ms (about 24.8 days)`,
+          fix: "use a shorter duration",
+        }];
+      }
+      return [{ path, message }];
     }
     case "invalid_format": {
       // Custom messages are set in schema.ts; zod's default names the raw pattern.

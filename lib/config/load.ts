@@ -96,7 +96,29 @@ function repair(input: unknown, issues: readonly FieldIssue[]): LabmanConfig | u
     if (!deleteAt(copy, issue.path)) return undefined;
   }
   const again = LabmanConfigSchema.safeParse(copy);
-  return again.success ? again.data : undefined;
+  if (again.success) return again.data;
+  // A required field has no default to fall back on: stand a placeholder in for it, so one bad
+  // endpoint name does not hide every other problem in the file.
+  for (const issue of again.error.issues) {
+    const path = issue.path as PathSegment[];
+    const placeholder = requiredPlaceholder(path);
+    if (placeholder === undefined || !issues.some((i) => formatPath(i.path) === formatPath(path))) {
+      return undefined;
+    }
+    const parent = valueAt(copy, path.slice(0, -1));
+    if (parent === null || typeof parent !== "object") return undefined;
+    (parent as Record<string, unknown>)[path[path.length - 1] as string] = placeholder;
+  }
+  const third = LabmanConfigSchema.safeParse(copy);
+  return third.success ? third.data : undefined;
+}
+
+/** Stand-ins for required fields without defaults (their own error is already reported). */
+function requiredPlaceholder(path: readonly PathSegment[]): string | undefined {
+  if (path.length !== 3 || path[0] !== "endpoints" || typeof path[1] !== "number") return undefined;
+  if (path[2] === "name") return `invalid-endpoint-${path[1]}`;
+  if (path[2] === "base_url") return "http://invalid.invalid/v1";
+  return undefined;
 }
 
 function syntaxIssue(e: TomlError, file: string): ConfigIssue {

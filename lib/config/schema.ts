@@ -9,7 +9,19 @@
  */
 import { z } from "zod";
 
-const Duration = (defaultMs: number) => z.number().int().positive().default(defaultMs);
+/** Longest delay a JavaScript timer can wait (2³¹−1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const Duration = (defaultMs: number) =>
+  z.number().int().min(1, { error: "must be at least 1 ms" }).max(MAX_TIMER_MS, {
+    error:
+      `must be at most ${MAX_TIMER_MS} ms (2^31-1, about 24.8 days: timers cannot wait longer)`,
+  }).default(defaultMs);
+
+/** Seconds fields feed timers too (×1000), so the same ceiling holds for them. */
+const maxSeconds = {
+  error: `must be at most ${Math.floor(MAX_TIMER_MS / 1000)} s (timers cannot wait longer)`,
+};
 
 const LogLevel = z.enum(["trace", "debug", "info", "warning", "error", "fatal"]);
 
@@ -24,7 +36,8 @@ export const ControlPlaneSchema = z.strictObject({
   description: z.string().min(1).optional(),
   request_timeout_ms: Duration(10_000),
   /** Used until registration returns the control plane's own interval. */
-  heartbeat_interval_s: z.number().int().positive().default(15),
+  heartbeat_interval_s: z.number().int().positive().max(MAX_TIMER_MS / 1000, maxSeconds)
+    .default(15),
   retry_initial_ms: Duration(1_000),
   retry_max_ms: Duration(60_000),
 });
@@ -66,7 +79,7 @@ export const RosenpassSchema = z.strictObject({
   /** Runtime directory for the generated rosenpass config and key_out files. */
   state_dir: z.string().min(1).default("/run/labman/rosenpass"),
   /** A PSK older than this is replaced by a random one (fail closed). */
-  key_lifetime_s: z.number().int().positive().default(180),
+  key_lifetime_s: z.number().int().positive().max(MAX_TIMER_MS / 1000, maxSeconds).default(180),
 });
 
 export const ProxySchema = z.strictObject({
@@ -88,6 +101,16 @@ export const ProxySchema = z.strictObject({
   retry_connect_failures: z.boolean().default(true),
   /** Grace period for in-flight requests at shutdown. */
   shutdown_grace_ms: Duration(30_000),
+  /** A new connection must deliver a complete request head within this; else it is closed. */
+  header_timeout_ms: Duration(10_000),
+  /** The whole request body must arrive within this (from its head); else 408 and close. */
+  body_timeout_ms: Duration(60_000),
+  /** A keep-alive connection with no request for this long is closed. */
+  client_idle_timeout_ms: Duration(60_000),
+  /** Open client connections on the proxy port; past it new ones get 503 and are closed. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(512),
+  /** All request bodies held at once, together; past it a request gets 503 + Retry-After. */
+  max_body_bytes_in_flight: z.number().int().positive().default(64 * 1024 * 1024),
 });
 
 export const AdminSchema = z.strictObject({
@@ -111,14 +134,14 @@ export const LoggingSchema = z.strictObject({
 });
 
 export const HealthSchema = z.strictObject({
-  interval_s: z.number().positive().default(15),
+  interval_s: z.number().positive().max(MAX_TIMER_MS / 1000, maxSeconds).default(15),
   /** Fraction of the interval added or removed at random (0 = none). */
   jitter: z.number().min(0).max(0.5).default(0.1),
   timeout_ms: Duration(5_000),
   unhealthy_after: z.number().int().positive().default(3),
   healthy_after: z.number().int().positive().default(2),
   /** Longest gap between checks of an endpoint that is down (exponential backoff). */
-  backoff_max_s: z.number().positive().default(300),
+  backoff_max_s: z.number().positive().max(MAX_TIMER_MS / 1000, maxSeconds).default(300),
 });
 
 export const EndpointSchema = z.strictObject({

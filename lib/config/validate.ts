@@ -175,6 +175,7 @@ function checkEndpoints(c: Collector, config: LabmanConfig): void {
       return;
     }
     ep.base_url = n.url;
+    checkEndpointHost(c, i, new URL(n.url).hostname);
     const same = urls.get(n.url);
     if (same !== undefined) {
       c.warn(
@@ -186,6 +187,52 @@ function checkEndpoints(c: Collector, config: LabmanConfig): void {
       urls.set(n.url, i);
     }
   });
+}
+
+/** Cloud metadata services: an endpoint there would hand the data plane the node's credentials. */
+const METADATA_HOSTS = new Set([
+  "169.254.169.254",
+  "169.254.170.2",
+  "fd00:ec2::254",
+  "metadata.google.internal",
+  "metadata",
+]);
+
+/**
+ * Endpoint addresses that cannot be an LLM server the node may reach: unspecified (0.0.0.0, ::),
+ * broadcast, multicast and metadata-service addresses are errors; other link-local addresses
+ * (169.254.0.0/16, fe80::/10) are only a warning, since a directly cabled box may use one.
+ */
+function checkEndpointHost(c: Collector, i: number, rawHost: string): void {
+  const path = ["endpoints", i, "base_url"];
+  const host = rawHost.replace(/^\[|\]$/g, "").toLowerCase();
+  if (METADATA_HOSTS.has(host)) {
+    c.error(
+      path,
+      `host ${rawHost} is a cloud metadata service, not an LLM endpoint`,
+      "use the address of the machine that runs the model server",
+    );
+    return;
+  }
+  const ip = parseIp(host);
+  if (ip === undefined) return;
+  const fix = "use the unicast address of the machine that runs the model server";
+  if (isUnspecified(ip)) {
+    c.error(path, `host ${rawHost} is the unspecified address, which names no machine`, fix);
+  } else if (ip.family === 4 && ip.bytes.every((b) => b === 255)) {
+    c.error(path, `host ${rawHost} is the broadcast address`, fix);
+  } else if (isMulticast(ip)) {
+    c.error(path, `host ${rawHost} is a multicast address`, fix);
+  } else if (
+    (ip.family === 4 && ip.bytes[0] === 169 && ip.bytes[1] === 254) ||
+    (ip.family === 6 && ip.bytes[0] === 0xfe && (ip.bytes[1] & 0xc0) === 0x80)
+  ) {
+    c.warn(
+      path,
+      `host ${rawHost} is a link-local address: it only works on one directly attached link`,
+      "prefer a stable LAN address; keep it only if the server is cabled to this node",
+    );
+  }
 }
 
 /** Validates and normalises wireguard.address; returns its IP when usable. */

@@ -98,6 +98,25 @@ export function bodyTooLarge(maxBytes: number): Response {
   );
 }
 
+/** 408: the request body did not arrive within `proxy.body_timeout_ms`. */
+export function requestTimeout(): Response {
+  return openAIError(
+    408,
+    "Request body not received in time (proxy.body_timeout_ms); send the whole body promptly.",
+    { code: "request_timeout" },
+  );
+}
+
+/** 400: the request body's framing is broken (e.g. malformed chunked encoding). */
+export function malformedBody(): Response {
+  return openAIError(
+    400,
+    "Cannot read request body: malformed message framing — send a valid HTTP/1.1 body " +
+      "(Content-Length or well-formed chunked encoding)",
+    { code: "invalid_body" },
+  );
+}
+
 /** 429: the router's queue is full or its deadline passed. */
 export function queueFull(message: string, retryAfterS?: number): Response {
   return openAIError(429, message, {

@@ -16,6 +16,7 @@ import {
   histogramSeries,
   type Logger,
 } from "../telemetry/mod.ts";
+import { BodyBudget, readBody } from "./body_reader.ts";
 import * as errors from "./errors.ts";
 import {
   pickRequestId,
@@ -36,8 +37,18 @@ export interface ProxyHandlerOptions {
   router: Router;
   /** Upstream client per target: a factory (one pool per origin) or a plain function. */
   client: UpstreamClientFactory | ((target: EndpointTarget) => UpstreamClient);
-  /** Uses `max_body_bytes` and `retry_connect_failures`; timeouts live in the client. */
-  proxy: Pick<ProxyConfig, "max_body_bytes" | "retry_connect_failures">;
+  /**
+   * Uses `max_body_bytes`, `retry_connect_failures` and `body_timeout_ms`; upstream timeouts
+   * live in the client.
+   */
+  proxy:
+    & Pick<ProxyConfig, "max_body_bytes" | "retry_connect_failures">
+    & Partial<Pick<ProxyConfig, "body_timeout_ms">>;
+  /**
+   * Budget shared by every request body in flight; pass the same one to the handler a reload
+   * creates. @default unlimited
+   */
+  bodyBudget?: BodyBudget;
   metrics?: DataPlaneMetrics;
   /** Monotonic milliseconds. @default performance.now */
   now?: () => number;
@@ -67,7 +78,8 @@ export function createProxyHandler(options: ProxyHandlerOptions): ProxyHandler {
     : (target: EndpointTarget) => client.clientFor(target);
   const active = new Set<Exchange>();
   const series = metrics === undefined ? undefined : new SeriesCache(metrics);
-  const shared: Shared = { router, proxy, metrics, series, now, clientFor, active };
+  const bodyBudget = options.bodyBudget;
+  const shared: Shared = { router, proxy, metrics, series, now, clientFor, active, bodyBudget };
 
   return {
     async fetch(req: Request): Promise<Response> {
@@ -75,8 +87,11 @@ export function createProxyHandler(options: ProxyHandlerOptions): ProxyHandler {
       try {
         return await ex.run();
       } catch (err) {
+        // A bug or a router failure: logged with the request id, answered 500 without detail.
         ex.fail(err);
-        throw err;
+        return errors.internalError();
+      } finally {
+        ex.releaseBody();
       }
     },
     inFlight: () => active.size,
@@ -95,7 +110,11 @@ interface Shared {
   now: () => number;
   clientFor: (target: EndpointTarget) => UpstreamClient;
   active: Set<Exchange>;
+  bodyBudget: BodyBudget | undefined;
 }
+
+/** The `model` label of requests whose model the router does not know (bounded cardinality). */
+export const UNKNOWN_MODEL_LABEL = "unknown";
 
 /** The per-request series of one (model, endpoint): duration, TTFB and requests by status. */
 interface RouteSeries {
@@ -106,8 +125,9 @@ interface RouteSeries {
 
 /**
  * Labelled series resolved once per (model, endpoint), so a request does no label hashing.
- * `model` is client input (unknown models answer 404 under their own label), so the cache is
- * bounded: past the bound it starts over, costing only a re-resolve.
+ * `model` is a slug the router knew (anything else is {@linkcode UNKNOWN_MODEL_LABEL}), yet the
+ * slug table changes over time, so the cache is bounded: past the bound it starts over, costing
+ * only a re-resolve.
  */
 class SeriesCache {
   static readonly MAX_ROUTES = 1024;
@@ -161,6 +181,10 @@ class Exchange {
   #log: Logger | undefined;
   #lease: Lease | null = null;
   #slug = "";
+  /** The `model` metric label: the slug once the router knew it, else "unknown". */
+  #label = UNKNOWN_MODEL_LABEL;
+  /** Bytes of the request body reserved in the shared budget. */
+  #reserved = 0;
   #endpoint = "";
   #status = 0;
   #done = false;
@@ -212,26 +236,24 @@ class Exchange {
     if (req.method !== "POST") {
       return this.#reply(errors.methodNotAllowed(req.method, path, "POST"));
     }
-    let parsed: Parsed;
-    try {
-      parsed = await this.#parseBody();
-    } catch (err) {
-      // Reading the request body only fails when the client went away mid-upload.
-      if (baseLog.isEnabledFor("debug")) {
-        this.log.debug("Cannot read request body: {error}", { error: String(err) });
-      }
-      return this.#clientGone();
-    }
-    if (!parsed.ok) return this.#reply(parsed.response);
+    const parsed = await this.#parseBody();
+    if (!parsed.ok) return parsed.response;
     this.#slug = parsed.slug;
     return await this.#forward(path.slice(3) + query, parsed);
   }
 
-  /** A bug (or router failure) escaped `run`: free what we hold; the server answers 500. */
+  /** A bug (or router failure) escaped `run`: free what we hold; the client gets a 500. */
   fail(err: unknown): void {
     if (this.#done) return;
     this.log.error("Proxy handler failed: {error}", { error: String(err) });
     this.#finish("upstream_error", 500);
+  }
+
+  /** Gives the body's bytes back to the shared budget: the proxy no longer holds them. */
+  releaseBody(): void {
+    if (this.#reserved === 0) return;
+    this.#s.bodyBudget?.release(this.#reserved);
+    this.#reserved = 0;
   }
 
   async #forward(
@@ -248,6 +270,9 @@ class Exchange {
         throw err;
       });
       if (acquired === null) return this.#clientGone();
+      if (acquired.ok || acquired.status === 429 || s.router.knows?.(this.#slug) === true) {
+        this.#label = this.#slug;
+      }
       if (signal.aborted) {
         if (acquired.ok) this.#lease = acquired.lease;
         return this.#clientGone();
@@ -255,8 +280,9 @@ class Exchange {
       if (!acquired.ok) {
         if (firstFailure !== undefined) {
           return this.#reply(errors.upstreamFailed(
-            `Cannot reach the endpoint for model ${this.#slug}: ${firstFailure.message}; ` +
-              `no other endpoint available (${acquired.message})`,
+            `Cannot reach endpoint "${this.#endpoint}" (${
+              describeFailure(firstFailure.kind)
+            }) and no other endpoint serves this model now — retry later`,
           ));
         }
         return this.#reply(acquireError(acquired.status, acquired.message, acquired.retryAfterS));
@@ -307,19 +333,77 @@ class Exchange {
           firstFailure = failure;
           continue;
         }
+        // The client learns the endpoint's configured name and what kind of failure it was;
+        // the URL and the upstream's own words stay in the log above (invariant 9).
         if (failure.kind === "timeout") {
           return this.#reply(
-            errors.upstreamTimeout(`Endpoint timed out: ${failure.message}`),
+            errors.upstreamTimeout(`Endpoint "${target.endpoint}" did not answer in time`),
             "timeout",
           );
         }
         return this.#reply(
-          errors.upstreamFailed(`Endpoint failed: ${failure.message}`),
+          errors.upstreamFailed(
+            `Endpoint "${target.endpoint}" failed: ${describeFailure(failure.kind)}`,
+          ),
           failure.kind === "connect" ? "connect_error" : "upstream_error",
         );
       }
+      // The body went out and will not be retried: stop holding its bytes.
+      this.releaseBody();
+      if (upstream.status >= 400 && upstream.status <= 599) {
+        return await this.#upstreamError(upstream);
+      }
       return this.#respond(upstream);
     }
+  }
+
+  /**
+   * An upstream 4xx/5xx: its body and headers are the upstream's own words (they may name LAN
+   * hosts), so the client gets an OpenAI-shaped error with the status and the endpoint name,
+   * keeping only identifier-like `type`/`code`/`param` values; the log keeps the body.
+   */
+  async #upstreamError(upstream: UpstreamResponse): Promise<Response> {
+    const status = upstream.status;
+    const endpoint = this.#endpoint;
+    this.#s.metrics?.upstreamErrors.inc({
+      endpoint,
+      kind: status >= 500 ? "http_5xx" : "http_4xx",
+    });
+    const text = await readErrorBody(upstream, this.#onBodyEnd);
+    this.log.warn("Upstream {endpoint} answered {status}: {body}", {
+      endpoint,
+      status,
+      body: text,
+    });
+    let upstreamError: Record<string, unknown> | undefined;
+    try {
+      const json = JSON.parse(text);
+      if (typeof json?.error === "object" && json.error !== null) upstreamError = json.error;
+    } catch {
+      // not JSON: nothing but the status is used
+    }
+    const ident = (v: unknown) =>
+      typeof v === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? v : undefined;
+    const retryAfter = upstream.fields !== undefined
+      ? upstream.fields.find(([n]) => n.toLowerCase() === "retry-after")?.[1]
+      : upstream.headers.get("retry-after") ?? undefined;
+    const headers: Record<string, string> = {};
+    if (retryAfter !== undefined && /^\d{1,9}$/.test(retryAfter)) {
+      headers["retry-after"] = retryAfter;
+    }
+    const res = errors.openAIError(
+      status,
+      `Endpoint "${endpoint}" answered ${status} ${statusPhrase(status)}`,
+      {
+        ...(ident(upstreamError?.type) ? { type: ident(upstreamError?.type) } : {}),
+        code: ident(upstreamError?.code) ?? (status >= 500 ? "upstream_error" : null),
+        param: ident(upstreamError?.param) ?? null,
+        headers,
+      },
+    );
+    this.#status = status;
+    this.#responded = true;
+    return this.#reply(res, this.#outcomeFor(status));
   }
 
   #respond(upstream: UpstreamResponse): Response {
@@ -332,12 +416,6 @@ class Exchange {
         errors.upstreamFailed(`Endpoint answered with status ${status}`),
         "upstream_error",
       );
-    }
-    if (status >= 400) {
-      s.metrics?.upstreamErrors.inc({
-        endpoint: this.#endpoint,
-        kind: status >= 500 ? "http_5xx" : "http_4xx",
-      });
     }
     const fields = upstream.fields;
     const headers = fields !== undefined
@@ -363,7 +441,7 @@ class Exchange {
   readonly #onFirstByte = (): void => {
     const series = this.#s.series;
     if (series === undefined) return;
-    series.route(this.#slug, this.#endpoint).ttfb.observe((this.#s.now() - this.#started) / 1000);
+    series.route(this.#label, this.#endpoint).ttfb.observe((this.#s.now() - this.#started) / 1000);
   };
 
   readonly #onBodyEnd = (end: BodyEnd, error?: unknown): void => {
@@ -396,19 +474,31 @@ class Exchange {
     return status >= 500 ? "upstream_error" : "ok";
   }
 
-  /** The client disconnected before the response finished. */
+  /**
+   * The exchange was aborted before an answer: the client went away (nobody reads what we
+   * send) or the proxy is shutting down (the client gets a standard 503, never a 499).
+   */
   #clientGone(): Response {
-    this.#finishCancelled();
-    // Nobody reads this; 499 keeps the metrics honest.
-    return new Response(null, { status: 499 });
+    if (this.#req.signal.aborted) {
+      this.#finishCancelled();
+    } else {
+      this.#finish("cancelled", 503);
+    }
+    const res = errors.unavailable("Request aborted: the node's proxy is shutting down", 1);
+    res.headers.set("x-request-id", this.requestId);
+    return res;
   }
 
   #finishCancelled(): void {
     if (this.#done) return;
     this.#s.metrics?.cancellations.inc({ endpoint: this.#endpoint });
+    // One line per disconnect, with the request id (from `this.log`); never an error.
     if (baseLog.isEnabledFor("debug")) {
-      this.log.debug("Client cancelled request for {model}", { model: this.#slug });
+      this.log.debug("Client disconnected before the response finished ({endpoint})", {
+        endpoint: this.#endpoint,
+      });
     }
+    // 499 (nginx's "client closed request") exists only in metrics: nobody is there to read it.
     this.#finish("cancelled", 499);
   }
 
@@ -431,8 +521,8 @@ class Exchange {
     lease?.release(outcome);
     const series = s.series;
     if (series !== undefined) {
-      const route = series.route(this.#slug, this.#endpoint);
-      series.requests(route, this.#slug, this.#endpoint, status).inc();
+      const route = series.route(this.#label, this.#endpoint);
+      series.requests(route, this.#label, this.#endpoint, status).inc();
       if (this.#endpoint !== "") route.duration.observe((s.now() - this.#started) / 1000);
     }
     if (baseLog.isEnabledFor("debug")) {
@@ -447,9 +537,48 @@ class Exchange {
   }
 
   async #parseBody(): Promise<Parsed> {
-    const max = this.#s.proxy.max_body_bytes;
-    const bytes = await readLimited(this.#req, max);
-    if (bytes === null) return { ok: false, response: errors.bodyTooLarge(max) };
+    const s = this.#s;
+    const max = s.proxy.max_body_bytes;
+    const read = await readBody(this.#req, {
+      maxBytes: max,
+      ...(s.bodyBudget ? { budget: s.bodyBudget } : {}),
+      ...(s.proxy.body_timeout_ms !== undefined ? { timeoutMs: s.proxy.body_timeout_ms } : {}),
+    });
+    switch (read.kind) {
+      case "too_large":
+        return { ok: false, response: this.#reply(errors.bodyTooLarge(max)) };
+      case "over_budget":
+        s.metrics?.rejected.inc({ reason: "body_budget" });
+        this.log.warn("Refused a request body: request bodies in flight reached {limit} bytes", {
+          limit: s.bodyBudget?.limit,
+        });
+        return {
+          ok: false,
+          response: this.#reply(errors.unavailable(
+            "Cannot accept the request body now: the node holds its limit of request bodies " +
+              "in flight (proxy.max_body_bytes_in_flight) — retry later",
+            1,
+          )),
+        };
+      case "timeout":
+        s.metrics?.rejected.inc({ reason: "body_timeout" });
+        this.log.info("Request body not received within {ms} ms ({bytes} bytes came)", {
+          ms: s.proxy.body_timeout_ms,
+          bytes: read.received,
+        });
+        return { ok: false, response: this.#reply(closing(errors.requestTimeout())) };
+      case "failed":
+        if (this.#req.signal.aborted) {
+          // The client went away mid-upload: a cancellation, not an error.
+          return { ok: false, response: this.#clientGone() };
+        }
+        this.log.info("Cannot read request body: {error}", { error: String(read.error) });
+        return { ok: false, response: this.#reply(closing(errors.malformedBody())) };
+      case "ok":
+        break;
+    }
+    this.#reserved = read.reserved;
+    const bytes = read.bytes;
     let text: string;
     let json: unknown;
     try {
@@ -457,14 +586,16 @@ class Exchange {
       json = JSON.parse(text);
     } catch (err) {
       const why = err instanceof SyntaxError ? err.message : "body is not valid UTF-8";
-      return { ok: false, response: errors.invalidJson(why) };
+      return { ok: false, response: this.#reply(errors.invalidJson(why)) };
     }
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      return { ok: false, response: errors.invalidJson("expected a JSON object") };
+      return { ok: false, response: this.#reply(errors.invalidJson("expected a JSON object")) };
     }
     const model = (json as Record<string, unknown>).model;
-    if (model === undefined) return { ok: false, response: errors.missingModel() };
-    if (typeof model !== "string") return { ok: false, response: errors.modelNotString() };
+    if (model === undefined) return { ok: false, response: this.#reply(errors.missingModel()) };
+    if (typeof model !== "string") {
+      return { ok: false, response: this.#reply(errors.modelNotString()) };
+    }
     return { ok: true, bytes, text, slug: model, spans: findModelSpans(text) };
   }
 }
@@ -497,45 +628,84 @@ function acquireError(status: 404 | 429 | 503, message: string, retryAfterS?: nu
   return errors.unavailable(message, retryAfterS);
 }
 
-/**
- * Reads the body, never holding more than `max` bytes; null when it is larger. A declared
- * Content-Length is checked before reading (the HTTP server enforces it on the wire).
- */
-async function readLimited(req: Request, max: number): Promise<Uint8Array | null> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null) {
-    if (Number(declared) > max) {
-      await req.body?.cancel().catch(() => {});
-      return null;
-    }
-    // Not `req.body` first: touching it makes Deno build a ReadableStream per request, and those
-    // outlive young-generation GCs (the bench traced multi-ms old-generation pauses to them).
-    return await req.bytes();
+/** Asks the server to close the connection after this answer (its framing is not trusted). */
+function closing(res: Response): Response {
+  res.headers.set("connection", "close");
+  return res;
+}
+
+/** Client-facing words for a failure kind: no URL, host, port or upstream text. */
+function describeFailure(kind: UpstreamError["kind"]): string {
+  switch (kind) {
+    case "connect":
+      return "cannot connect";
+    case "timeout":
+      return "no answer in time";
+    case "protocol":
+      return "malformed response";
+    case "reset":
+      return "connection lost";
   }
-  // Chunked (or an in-process Request): read the stream with the limit enforced as it comes.
-  const stream = req.body;
-  if (stream === null) return new Uint8Array(0);
-  const reader = stream.getReader();
+}
+
+const STATUS_PHRASES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  408: "Request Timeout",
+  409: "Conflict",
+  413: "Content Too Large",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+function statusPhrase(status: number): string {
+  return STATUS_PHRASES[status] ?? (status >= 500 ? "Server Error" : "Client Error");
+}
+
+/** Upstream error bodies kept for the log, at most. */
+const ERROR_BODY_LOG_BYTES = 4096;
+
+/** Reads (at most a few KB of) an upstream error body for the log, then drops the rest. */
+async function readErrorBody(
+  upstream: UpstreamResponse,
+  onBodyEnd: (end: BodyEnd, error?: unknown) => void,
+): Promise<string> {
+  const lossy = new TextDecoder();
+  if (upstream.bytes !== undefined) {
+    return lossy.decode(upstream.bytes.subarray(0, ERROR_BODY_LOG_BYTES));
+  }
+  const body = upstream.body;
+  if (body === null) return "";
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
+  try {
+    while (total < ERROR_BODY_LOG_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.length;
     }
-    chunks.push(value);
+    if (total >= ERROR_BODY_LOG_BYTES) await reader.cancel().catch(() => {});
+  } catch (err) {
+    onBodyEnd("failed", err);
+  } finally {
+    reader.releaseLock();
   }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
+  const all = new Uint8Array(total);
   let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
   }
-  return out;
+  return lossy.decode(all.subarray(0, ERROR_BODY_LOG_BYTES));
 }
 
 /** Path and `?query` of an absolute URL without building a URL object. */

@@ -1,23 +1,11 @@
 /**
- * Which headers cross the proxy. Requests use an allowlist, so the control plane's credentials
- * and anything else it sends stay on this hop; responses pass through minus hop-by-hop fields
- * (RFC 9110 §7.6.1).
+ * Which headers cross the proxy. Both directions use an allowlist: the control plane's
+ * credentials stay on this hop, and an upstream's own fields (`Server`, `Set-Cookie`,
+ * `Location`, `X-*` internals) never leave the node (invariant 9); only what an OpenAI client
+ * needs passes back.
  *
  * @module
  */
-
-/** Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112) plus legacy ones still seen in the wild. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 /**
  * Request fields forwarded to the endpoint. A fixed list rather than an `openai-*` scan: iterating
@@ -67,24 +55,51 @@ export function upstreamRequestHeaders(
   return out;
 }
 
+/** Upstream response fields a client may see: framing, caching and what the OpenAI SDKs read. */
+const RESPONSE_FIELDS = new Set([
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "cache-control",
+  "retry-after",
+]);
+
 /**
- * Turns upstream response headers into the client's, in place: hop-by-hop fields go, our
- * `x-request-id` comes in. In place because copying a `Headers` means iterating it (slow).
+ * Whether an upstream response field may reach the client: {@linkcode RESPONSE_FIELDS}, the
+ * `openai-*` fields (processing time, model, version) and the `x-ratelimit-*` fields the SDKs
+ * use for backoff. Everything else — `Server`, `Set-Cookie`, `Location`, `Via`, other `X-*`
+ * fields — stays on the node.
+ */
+export function isForwardedResponseField(lower: string): boolean {
+  return RESPONSE_FIELDS.has(lower) || lower.startsWith("openai-") ||
+    lower.startsWith("x-ratelimit-");
+}
+
+/**
+ * Turns upstream response headers into the client's, in place: only allowlisted fields stay
+ * (hop-by-hop and `Connection`-listed ones go too), our `x-request-id` comes in. In place
+ * because copying a `Headers` means iterating it (slow).
  */
 export function toClientResponseHeaders(headers: Headers, requestId: string): Headers {
   const listed = connectionListed(headers);
   // With Transfer-Encoding present, Content-Length is meaningless (RFC 9112 §6.3).
-  if (headers.has("transfer-encoding")) headers.delete("content-length");
-  for (const name of HOP_BY_HOP) headers.delete(name);
-  if (listed !== null) { for (const name of listed) headers.delete(name); }
+  const chunked = headers.has("transfer-encoding");
+  const drop: string[] = [];
+  for (const [name] of headers) {
+    if (
+      !isForwardedResponseField(name) || (listed !== null && listed.has(name)) ||
+      (chunked && name === "content-length")
+    ) drop.push(name);
+  }
+  for (const name of drop) headers.delete(name);
   headers.set("x-request-id", requestId);
   return headers;
 }
 
 /**
  * {@linkcode toClientResponseHeaders} over header pairs, without building a `Headers`: the same
- * fields go (hop-by-hop, `Connection`-listed, `Content-Length` beside `Transfer-Encoding`, any
- * upstream `x-request-id`) and ours is added. Names keep the upstream's spelling.
+ * fields pass (allowlisted, not `Connection`-listed, no `Content-Length` beside
+ * `Transfer-Encoding`) and ours is added. Names keep the upstream's spelling.
  */
 export function toClientResponseFields(
   fields: readonly (readonly [string, string])[],
@@ -107,7 +122,7 @@ export function toClientResponseFields(
   const out: [string, string][] = [];
   for (const field of fields) {
     const lower = field[0].toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === "x-request-id") continue;
+    if (!isForwardedResponseField(lower)) continue;
     if (chunked && lower === "content-length") continue;
     if (listed !== null && listed.has(lower)) continue;
     out.push(field as [string, string]);

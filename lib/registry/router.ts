@@ -207,6 +207,14 @@ export class LeastOutstandingRouter implements Router {
     });
   }
 
+  knows(slug: string): boolean {
+    const target = this.#slugs.resolve(slug);
+    if (!target) return false;
+    if (!this.#slugs.isIdentity) return true;
+    for (const e of this.#endpoints()) if (e.models.has(target.model)) return true;
+    return false;
+  }
+
   listModels(): ModelEntry[] {
     const healthyModels = new Map<string, Set<string>>(); // model → endpoint names
     for (const e of this.#endpoints()) {

@@ -60,4 +60,9 @@ export interface Router {
   acquire(slug: string, options?: AcquireOptions): Promise<AcquireResult>;
   /** Slugs currently routable (healthy endpoint serving the model). */
   listModels(): ModelEntry[];
+  /**
+   * Whether the slug is in the slug table or among discovered models, healthy or not. The proxy
+   * uses it to keep client-chosen strings out of metric labels.
+   */
+  knows?(slug: string): boolean;
 }

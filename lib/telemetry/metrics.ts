@@ -102,6 +102,24 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       labelNames: ["endpoint"] as const,
       registers,
     }),
+    rejected: new Counter({
+      name: "labman_proxy_rejected_total",
+      help: "Connections and requests the proxy refused or closed to hold its bounds, by reason " +
+        "(connection_cap, head_timeout, idle_timeout, body_timeout, body_budget).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    connections: new Gauge({
+      name: "labman_proxy_open_connections",
+      help: "Client connections currently open on the proxy port.",
+      registers,
+    }),
+    acceptErrors: new Counter({
+      name: "labman_proxy_accept_errors_total",
+      help: "Failed accepts on the proxy port (e.g. out of file descriptors); the listener backs " +
+        "off and recovers.",
+      registers,
+    }),
   };
 }
 
