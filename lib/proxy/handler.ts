@@ -478,8 +478,8 @@ class Exchange {
    * The exchange was aborted before an answer: the client went away (nobody reads what we
    * send) or the proxy is shutting down (the client gets a standard 503, never a 499).
    */
-  #clientGone(): Response {
-    if (this.#req.signal.aborted) {
+  #clientGone(gone = this.#req.signal.aborted): Response {
+    if (gone) {
       this.#finishCancelled();
     } else {
       this.#finish("cancelled", 503);
@@ -568,9 +568,9 @@ class Exchange {
         });
         return { ok: false, response: this.#reply(closing(errors.requestTimeout())) };
       case "failed":
-        if (this.#req.signal.aborted) {
+        if (this.#req.signal.aborted || !isFramingError(read.error)) {
           // The client went away mid-upload: a cancellation, not an error.
-          return { ok: false, response: this.#clientGone() };
+          return { ok: false, response: this.#clientGone(true) };
         }
         this.log.info("Cannot read request body: {error}", { error: String(read.error) });
         return { ok: false, response: this.#reply(closing(errors.malformedBody())) };
@@ -632,6 +632,16 @@ function acquireError(status: 404 | 429 | 503, message: string, retryAfterS?: nu
 function closing(res: Response): Response {
   res.headers.set("connection", "close");
   return res;
+}
+
+/**
+ * Whether a body read failed on broken framing (bad chunk size or extension, …) rather than on
+ * the peer going away (EOF, reset): the former still has a client to answer 400.
+ */
+function isFramingError(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : String(err);
+  return /invalid|chunk|parse|malformed|too large|extension/i.test(text) &&
+    !/closed before|unexpected eof|end of file|reset|broken pipe/i.test(text);
 }
 
 /** Client-facing words for a failure kind: no URL, host, port or upstream text. */

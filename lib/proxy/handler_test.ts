@@ -9,6 +9,7 @@ import type {
 } from "../registry/types.ts";
 import { createDataPlaneMetrics, type DataPlaneMetrics, Registry } from "../telemetry/mod.ts";
 import { gate, rawServer } from "./_testing.ts";
+import { BodyBudget } from "./body_reader.ts";
 import { createProxyHandler, type ProxyHandler } from "./handler.ts";
 import { createUpstreamClients, type UpstreamClientOptions } from "./upstream_client.ts";
 
@@ -75,7 +76,12 @@ interface Setup {
 
 function setup(
   targets: Record<string, EndpointTarget[]>,
-  opts: { client?: UpstreamClientOptions; maxBody?: number } = {},
+  opts: {
+    client?: UpstreamClientOptions;
+    maxBody?: number;
+    bodyBudget?: BodyBudget;
+    bodyTimeoutMs?: number;
+  } = {},
 ): Setup {
   const router = new FakeRouter(targets);
   const metrics = createDataPlaneMetrics(new Registry());
@@ -83,7 +89,12 @@ function setup(
   const handler = createProxyHandler({
     router,
     client: clients,
-    proxy: { max_body_bytes: opts.maxBody ?? 1024 * 1024, retry_connect_failures: true },
+    proxy: {
+      max_body_bytes: opts.maxBody ?? 1024 * 1024,
+      retry_connect_failures: true,
+      ...(opts.bodyTimeoutMs !== undefined ? { body_timeout_ms: opts.bodyTimeoutMs } : {}),
+    },
+    ...(opts.bodyBudget ? { bodyBudget: opts.bodyBudget } : {}),
     metrics,
   });
   return { handler, router, metrics, close: () => clients.close() };
@@ -140,7 +151,13 @@ Deno.test("rewrites only the model value; headers allowlisted; endpoint key repl
     seenPath = new URL(req.url).pathname;
     seenHeaders = req.headers;
     seenBody = await req.text();
-    return Response.json({ ok: true }, { headers: { "x-upstream": "1" } });
+    return Response.json({ ok: true }, {
+      headers: {
+        "x-upstream": "1",
+        "openai-processing-ms": "7",
+        "x-ratelimit-limit-requests": "9",
+      },
+    });
   });
   const t = setup({
     "slug-a": [target("ep1", up.origin, "llama-3.1-8b", "sk-endpoint")],
@@ -165,7 +182,9 @@ Deno.test("rewrites only the model value; headers allowlisted; endpoint key repl
     }));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("x-request-id"), "req-123");
-    assert.equal(res.headers.get("x-upstream"), "1");
+    assert.equal(res.headers.get("x-upstream"), null, "upstream X-* internals stay on the node");
+    assert.equal(res.headers.get("openai-processing-ms"), "7");
+    assert.equal(res.headers.get("x-ratelimit-limit-requests"), "9");
     assert.deepEqual(await res.json(), { ok: true });
     assert.equal(seenPath, "/v1/chat/completions");
     assert.equal(seenBody, original.replace('"model" : "slug-a"', '"model" : "llama-3.1-8b"'));
@@ -224,7 +243,7 @@ Deno.test("identity routing forwards the client's bytes; escaped or BOM bodies a
   }
 });
 
-Deno.test("hop-by-hop response headers are stripped; upstream 4xx/5xx pass through as-is", async () => {
+Deno.test("response headers pass an allowlist; upstream 4xx/5xx become OpenAI errors naming the endpoint", async () => {
   const server = rawServer(async (conn) => {
     for (;;) {
       const req = await conn.readRequest();
@@ -232,7 +251,8 @@ Deno.test("hop-by-hop response headers are stripped; upstream 4xx/5xx pass throu
       if (req.path.endsWith("/embeddings")) {
         await conn.write(
           "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n" +
-            'content-length: 15\r\n\r\n{"detail":"no"}',
+            "server: vllm/0.6\r\nretry-after: 7\r\n" +
+            'content-length: 61\r\n\r\n{"error":{"message":"db at 10.0.0.9 down","code":"overload"}}',
         );
         continue;
       }
@@ -250,15 +270,17 @@ Deno.test("hop-by-hop response headers are stripped; upstream 4xx/5xx pass throu
     for (const name of ["connection", "keep-alive", "x-hop", "upgrade", "proxy-authenticate"]) {
       assert.equal(res.headers.get(name), null, name);
     }
-    assert.equal(res.headers.get("x-kept"), "yes");
+    assert.equal(res.headers.get("x-kept"), null);
     assert.equal(res.headers.get("content-length"), "2");
-    assert.deepEqual(res.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.deepEqual(res.headers.getSetCookie(), []);
 
     const failed = await t.handler.fetch(
       new Request("http://proxy.test/v1/embeddings", { method: "POST", body: '{"model":"m"}' }),
     );
-    assert.equal(failed.status, 503);
-    assert.equal(await failed.text(), '{"detail":"no"}');
+    const error = await assertOpenAIError(failed, 503, "overload");
+    assert.equal(error.message, 'Endpoint "ep" answered 503 Service Unavailable');
+    assert.equal(failed.headers.get("server"), null);
+    assert.equal(failed.headers.get("retry-after"), "7");
     assert.equal(await counter(t.metrics.upstreamErrors, { kind: "http_5xx" }), 1);
     assert.deepEqual(t.router.releases.map((r) => r.outcome), ["ok", "upstream_error"]);
   } finally {
@@ -474,7 +496,8 @@ Deno.test("client abort while waiting for a non-streaming answer aborts the upst
     await received.promise;
     controller.abort();
     const res = await pending;
-    assert.equal(res.status, 499);
+    assert.notEqual(res.status, 499, "no non-standard status on the wire");
+    await res.body?.cancel();
     await upstreamAborted.promise;
     assert.deepEqual(t.router.releases, [{ endpoint: "ep", outcome: "cancelled" }]);
     assert.equal(await counter(t.metrics.cancellations), 1);
@@ -614,10 +637,115 @@ Deno.test("a client that disconnects while uploading is a cancellation, not a 50
       },
     });
     const res = await t.handler.fetch(chat(body));
-    assert.equal(res.status, 499);
+    assert.notEqual(res.status, 499, "no non-standard status on the wire");
+    await res.body?.cancel();
     assert.equal(await counter(t.metrics.cancellations), 1);
+    assert.equal(await counter(t.metrics.requests, { status: "499" }), 1);
     assert.deepEqual(t.router.acquires, []);
     assert.equal(t.handler.inFlight(), 0);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("502/504 bodies name the endpoint, never its URL, host, port or the upstream's words", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const t = setup({ m: [target("gpu-box", `http://127.0.0.1:${port}`, "m")] });
+  const slow = rawServer(async (conn) => {
+    await conn.readRequest();
+    await conn.waitClosed();
+  });
+  const t2 = setup({ m: [target("slow-box", slow.origin, "m")] }, {
+    client: { firstByteTimeoutMs: 30 },
+  });
+  try {
+    for (const [h, status, name] of [[t, 502, "gpu-box"], [t2, 504, "slow-box"]] as const) {
+      const res = await h.handler.fetch(chat('{"model":"m"}'));
+      const text = await res.text();
+      assert.equal(res.status, status);
+      assert.ok(JSON.parse(text).error.message.includes(`"${name}"`), text);
+      for (const leak of ["127.0.0.1", String(port), "http://", slow.origin]) {
+        assert.ok(!text.includes(leak), `${leak} leaked in ${text}`);
+      }
+    }
+  } finally {
+    t.close();
+    t2.close();
+    await slow.close();
+  }
+});
+
+Deno.test("model names the router does not know are counted under one 'unknown' label", async () => {
+  const up = serve(() => Response.json({ ok: true }));
+  const t = setup({ known: [target("ep", up.origin, "m")] });
+  try {
+    for (let i = 0; i < 200; i++) {
+      const res = await t.handler.fetch(
+        chat(JSON.stringify({ model: `probe-${i}-${"x".repeat(1000)}` })),
+      );
+      assert.equal(res.status, 404);
+      await res.body?.cancel();
+    }
+    await (await t.handler.fetch(chat('{"model":"known"}'))).body?.cancel();
+    const { values } = await t.metrics.requests.get();
+    const models = new Set(values.map((v) => v.labels.model));
+    assert.deepEqual([...models].sort(), ["known", "unknown"]);
+    assert.equal(await counter(t.metrics.requests, { model: "unknown", status: "404" }), 200);
+  } finally {
+    t.close();
+    await up.server.shutdown();
+  }
+});
+
+Deno.test("request bodies share one budget: past it 503 + Retry-After, freed when done", async () => {
+  const release = gate();
+  const up = serve(async (req) => {
+    await req.arrayBuffer();
+    await release.promise;
+    return Response.json({ ok: true });
+  });
+  const budget = new BodyBudget(150_000);
+  const t = setup({ m: [target("ep", up.origin, "m")] }, { bodyBudget: budget });
+  const big = JSON.stringify({ model: "m", pad: "y".repeat(100_000) });
+  try {
+    const first = t.handler.fetch(chat(big));
+    await waitFor(() => budget.used > 0, "first body reserved");
+    const second = await t.handler.fetch(chat(big));
+    const error = await assertOpenAIError(second, 503, "service_unavailable");
+    assert.match(error.message, /max_body_bytes_in_flight/);
+    assert.equal(second.headers.get("retry-after"), "1");
+    assert.equal(await counter(t.metrics.rejected, { reason: "body_budget" }), 1);
+    release.open();
+    assert.equal((await first).status, 200);
+    assert.equal(budget.used, 0, "the budget is given back");
+    const third = await t.handler.fetch(chat(big));
+    assert.equal(third.status, 200);
+    await third.body?.cancel();
+  } finally {
+    t.close();
+    await up.server.shutdown();
+  }
+});
+
+Deno.test("a body that does not arrive in time is a 408 that closes the connection", async () => {
+  const t = setup({ m: [] }, { bodyTimeoutMs: 50 });
+  let cancelled = false;
+  try {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"model":'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const res = await t.handler.fetch(chat(body));
+    await assertOpenAIError(res, 408, "request_timeout");
+    assert.equal(res.headers.get("connection"), "close");
+    assert.ok(cancelled, "the body stream is cancelled");
+    assert.equal(await counter(t.metrics.rejected, { reason: "body_timeout" }), 1);
   } finally {
     t.close();
   }
