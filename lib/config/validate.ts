@@ -546,6 +546,19 @@ function checkHealth(c: Collector, config: LabmanConfig): void {
   }
 }
 
+/** The shared body budget must fit at least one body of the largest size allowed. */
+function checkProxyBounds(c: Collector, config: LabmanConfig): void {
+  const p = config.proxy;
+  if (p.max_body_bytes_in_flight < p.max_body_bytes) {
+    c.error(
+      ["proxy", "max_body_bytes_in_flight"],
+      `is smaller than proxy.max_body_bytes (${p.max_body_bytes}): a request of the allowed ` +
+        "size could never be accepted",
+      `set it to at least ${p.max_body_bytes} (default ${64 * 1024 * 1024})`,
+    );
+  }
+}
+
 /**
  * Applies every cross-field rule to a config that already passed the zod schema. Returns a
  * normalised copy; the input is not changed.
@@ -565,6 +578,7 @@ export function validateConfig(input: LabmanConfig): ValidationResult {
   const portman = checkLoopback(c, "portman", config.portman.listen_addr);
   checkPorts(c, config, { wg: wgIp, admin, portman });
   checkHealth(c, config);
+  checkProxyBounds(c, config);
   return { config, errors: c.errors, warnings: c.warnings };
 }
 

@@ -8,6 +8,8 @@
 /// <reference lib="deno.worker" />
 import { EndpointRegistry } from "../registry/mod.ts";
 import {
+  BodyBudget,
+  type ConnectionLimits,
   createProxyHandler,
   createUpstreamClients,
   type ProxyHandler,
@@ -29,8 +31,18 @@ let state:
     proxy: ProxyHandler;
     upstream: UpstreamClientFactory;
     metrics: ReturnType<typeof createDataPlaneMetrics>;
+    /** One budget for every request body, across the handlers reloads create. */
+    bodyBudget: BodyBudget;
   }
   | undefined;
+
+function connectionLimits(proxy: DataPlaneSettings["proxy"]): ConnectionLimits {
+  return {
+    maxConnections: proxy.max_connections,
+    headerTimeoutMs: proxy.header_timeout_ms,
+    idleTimeoutMs: proxy.client_idle_timeout_ms,
+  };
+}
 
 async function init(settings: DataPlaneSettings): Promise<void> {
   setupLogging({ level: settings.logging.level, format: settings.logging.format });
@@ -44,10 +56,12 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     localMode: settings.localMode,
   });
   const upstream = createUpstreamClients(upstreamOptionsFromConfig(settings.proxy));
+  const bodyBudget = new BodyBudget(settings.proxy.max_body_bytes_in_flight);
   const proxy = createProxyHandler({
     router: registry.router,
     client: upstream,
     proxy: settings.proxy,
+    bodyBudget,
     metrics,
   });
   // Bind first, then probe: a bind failure must surface before any background work starts.
@@ -56,8 +70,11 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     port: settings.bind.port,
     reusePort: settings.bind.reusePort ?? false,
     handler: (req, info) => state!.proxy.fetch(req, info),
+    abortAll: (why) => state!.proxy.abortAll(why),
+    limits: connectionLimits(settings.proxy),
+    metrics,
   });
-  state = { registry, server, proxy, upstream, metrics };
+  state = { registry, server, proxy, upstream, metrics, bodyBudget };
   await registry.start();
   post({ type: "ready", addr: server.addr });
 }
@@ -108,10 +125,13 @@ async function handle(msg: ToWorker): Promise<unknown> {
       });
       // New limits apply to new requests; in-flight ones finish on the handler they started on.
       // The upstream pools (and their connection caps) are kept so no connection is dropped.
+      state.bodyBudget.setLimit(msg.settings.proxy.max_body_bytes_in_flight);
+      state.server.setLimits(connectionLimits(msg.settings.proxy));
       state.proxy = createProxyHandler({
         router: state.registry.router,
         client: state.upstream,
         proxy: msg.settings.proxy,
+        bodyBudget: state.bodyBudget,
         metrics: state.metrics,
       });
       return;

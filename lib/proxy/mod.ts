@@ -15,7 +15,13 @@
  * @module
  */
 export { createProxyHandler, type ProxyHandler, type ProxyHandlerOptions } from "./handler.ts";
-export { type ProxyServer, type ProxyServerOptions, startProxyServer } from "./server.ts";
+export {
+  type ConnectionLimits,
+  type ProxyServer,
+  type ProxyServerOptions,
+  startProxyServer,
+} from "./server.ts";
+export { BodyBudget } from "./body_reader.ts";
 export {
   type BodyEnd,
   createUpstreamClients,
