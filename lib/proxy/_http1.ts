@@ -356,3 +356,60 @@ function stripCr(line: string): string {
 function clip(s: string): string {
   return JSON.stringify(s.length > 64 ? s.slice(0, 64) + "…" : s);
 }
+
+/**
+ * A body framed by connection close (RFC 9112 §6.3 rule 8) cannot tell a clean end from a cut
+ * one. For the two formats the proxy relays, the tail can: an SSE stream ends after a blank line
+ * (every event is terminated), and a JSON document ends in `}` or `]`. Tracks the last bytes
+ * seen; {@linkcode CloseDelimitedTail.truncated} says why an end looks cut, or null.
+ */
+export class CloseDelimitedTail {
+  #tail = new Uint8Array(0);
+  #seen = 0;
+  readonly #kind: "sse" | "json" | null;
+
+  constructor(contentType: string | undefined) {
+    const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
+    this.#kind = type === "text/event-stream"
+      ? "sse"
+      : type === "application/json" || type.endsWith("+json")
+      ? "json"
+      : null;
+  }
+
+  /** Remembers the last few non-whitespace-relevant bytes of `chunk`. */
+  feed(chunk: Uint8Array): void {
+    if (this.#kind === null || chunk.length === 0) return;
+    this.#seen += chunk.length;
+    const keep = 64;
+    if (chunk.length >= keep) {
+      this.#tail = chunk.slice(chunk.length - keep);
+      return;
+    }
+    const merged = new Uint8Array(Math.min(keep, this.#tail.length + chunk.length));
+    const fromTail = merged.length - chunk.length;
+    merged.set(this.#tail.subarray(this.#tail.length - fromTail), 0);
+    merged.set(chunk, fromTail);
+    this.#tail = merged;
+  }
+
+  /** Why the body, ended here, is incomplete; null when it may be whole. */
+  truncated(): string | null {
+    if (this.#kind === null || this.#seen === 0) return null;
+    const t = this.#tail;
+    if (this.#kind === "sse") {
+      const n = t.length;
+      const lf = n >= 2 && t[n - 1] === 0x0a && t[n - 2] === 0x0a;
+      const crlf = n >= 4 && t[n - 1] === 0x0a && t[n - 2] === 0x0d && t[n - 3] === 0x0a &&
+        t[n - 4] === 0x0d;
+      const cr = n >= 2 && t[n - 1] === 0x0d && t[n - 2] === 0x0d;
+      return lf || crlf || cr ? null : "the connection closed in the middle of an event";
+    }
+    let i = t.length - 1;
+    while (i >= 0 && (t[i] === 0x20 || t[i] === 0x0a || t[i] === 0x0d || t[i] === 0x09)) i--;
+    const last = i >= 0 ? t[i] : -1;
+    // Every OpenAI answer is a JSON object (or array), so it must end in `}` or `]`.
+    if (last === 0x7d || last === 0x5d) return null;
+    return "the connection closed in the middle of the JSON document";
+  }
+}

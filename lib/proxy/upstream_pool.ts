@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  CloseDelimitedTail,
   encodeRequestHead,
   findHeadEnd,
   HttpProtocolError,
@@ -217,6 +218,8 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
     length: number,
     readonly keepAlive: boolean,
     readonly idleTimeoutMs: number,
+    /** For close-delimited bodies: decides whether the end looks cut short. */
+    readonly closeTail?: CloseDelimitedTail,
   ) {
     this.#remaining = length;
   }
@@ -310,9 +313,20 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
       conn.setDeadline(now() + this.idleTimeoutMs, conn.pool.idleMessage("body data"));
       const ok = await conn.fill();
       conn.clearDeadline();
-      if (!ok) return this.#finish(controller, false);
+      if (!ok) {
+        const why = this.closeTail?.truncated() ?? null;
+        if (why !== null) {
+          throw new UpstreamError(
+            "reset",
+            `Cannot read response body from ${conn.pool.origin}: ${why}`,
+          );
+        }
+        return this.#finish(controller, false);
+      }
     }
-    this.#emit(controller, conn.buf.slice(conn.start, conn.end));
+    const chunk = conn.buf.slice(conn.start, conn.end);
+    this.closeTail?.feed(chunk);
+    this.#emit(controller, chunk);
     conn.start = conn.end;
   }
 
@@ -762,6 +776,7 @@ export class UpstreamPool implements UpstreamClient {
       framing.kind === "length" ? framing.length : 0,
       head.keepAlive,
       this.#idleTimeoutMs,
+      framing.kind === "close" ? new CloseDelimitedTail(contentTypeOf(head.fields)) : undefined,
     );
     conn.source = source;
     return new PooledResponse(head, new ReadableStream<Uint8Array>(source, { highWaterMark: 0 }));
@@ -832,4 +847,11 @@ function isPlainPath(path: string): boolean {
     if (c <= 32 || c === 127 || c === 35 || c > 126) return false;
   }
   return true;
+}
+
+function contentTypeOf(fields: readonly (readonly [string, string])[]): string | undefined {
+  for (const [name, value] of fields) {
+    if (name.length === 12 && name.toLowerCase() === "content-type") return value;
+  }
+  return undefined;
 }

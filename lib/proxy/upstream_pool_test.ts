@@ -139,6 +139,45 @@ Deno.test("close-delimited body reads to EOF and the connection is not reused", 
   }
 });
 
+Deno.test("a close-delimited SSE or JSON body cut mid-event is an error, not a clean end", async () => {
+  const bodies = [
+    ["text/event-stream", 'data: {"a":1}\n\ndata: {"b"', true],
+    ["text/event-stream; charset=utf-8", 'data: {"a":1}\n\ndata: [DONE]\n\n', false],
+    ["application/json", '{"choices":[{"text":"he', true],
+    ["application/json", '{"choices":[]}\n', false],
+    ["text/plain", "anything at all", false],
+  ] as const;
+  let next = 0;
+  const server = rawServer(async (conn) => {
+    await conn.readRequest();
+    const [type, body] = bodies[next++];
+    await conn.write(`HTTP/1.1 200 OK\r\ncontent-type: ${type}\r\n\r\n${body}`);
+  });
+  const pool = new UpstreamPool(server.origin);
+  try {
+    for (const [type, body, cut] of bodies) {
+      const ends: string[] = [];
+      const res = await pool.request({
+        ...post(server.origin + "/"),
+        onBodyEnd: (end) => void ends.push(end),
+      });
+      assert(res.body);
+      if (cut) {
+        const err = await rejects(readChunks(res.body));
+        assert.ok(err instanceof UpstreamError, `${type}: ${err}`);
+        assert.match(err.message, /closed in the middle/);
+        assert.deepEqual(ends, ["failed"]);
+      } else {
+        assert.equal((await readChunks(res.body)).join(""), body);
+        assert.deepEqual(ends, ["done"]);
+      }
+    }
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
 Deno.test("Connection: close is honoured; 1xx skipped; 204 and HEAD have no body", async () => {
   const server = rawServer(async (conn) => {
     for (;;) {
