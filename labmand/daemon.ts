@@ -411,13 +411,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         // it binds the same address (SO_REUSEPORT) before the old one stops accepting, and the
         // old one lets its in-flight requests finish.
         log.info("reload: new endpoint hosts need a new data plane; handing over without downtime");
-        const previous = dataPlane!;
-        dataPlane = await launch(nextSettings);
-        if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
+        // The same DataPlane keeps counters monotonic and max_concurrent held across the two.
+        await dataPlane!.handover(nextSettings, next.proxy.shutdown_grace_ms);
+        if (pendingSlugs) await dataPlane!.setSlugs(pendingSlugs);
         await applyDesired();
-        previous.shutdown(next.proxy.shutdown_grace_ms).catch((err) =>
-          log.warn("previous data plane did not stop cleanly: {message}", { message: String(err) })
-        );
       } else {
         await dataPlane!.reconfigure(nextSettings);
       }

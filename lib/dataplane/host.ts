@@ -1,6 +1,18 @@
 /**
  * Supervisor side of the data plane: starts the Worker with permissions narrowed from the
- * config and talks to it by message.
+ * config, talks to it by message, and keeps the data plane up whatever happens to one Worker:
+ *
+ * - a Worker that crashes (any reason: out of memory, an uncaught error, a fatal report) is
+ *   restarted with the same bind and settings, its slug table and drain state replayed, with
+ *   backoff; logged and counted in `labman_dataplane_restarts_total`. The daemon and its admin
+ *   listener never go down with it.
+ * - a reload that needs wider permissions hands over to a successor Worker
+ *   ({@linkcode DataPlane.handover}) without refusing a connection, while `max_concurrent`
+ *   holds across both: slots are owned by exactly one Worker at a time (the successor starts
+ *   with every limited slot reserved, learns what the predecessor holds, and gets each slot the
+ *   predecessor frees).
+ * - counters and histograms stay monotonic across both: what a replaced Worker counted is kept
+ *   and added to the live Workers' values in every scrape and heartbeat.
  *
  * @module
  */
@@ -13,8 +25,17 @@ import type {
   ToWorker,
 } from "./messages.ts";
 import { dataPlanePermissions } from "./permissions.ts";
+import {
+  addSnapshot,
+  isCumulative,
+  mergeSnapshots,
+  type MetricSnapshot,
+  requestTotals,
+} from "./_snapshots.ts";
 
 const log = getLogger("dataplane");
+/** How long a stopping Worker may take to hand over its final metrics. */
+const FINAL_SNAPSHOT_MS = 2_000;
 
 /** Distributes `Omit` over a union so each message variant keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -24,8 +45,19 @@ export interface StartDataPlaneOptions {
   workerUrl?: URL;
   /** How long the Worker may take to bind its listener. @default 15000 */
   readyTimeoutMs?: number;
-  /** Called once if the Worker dies or reports a fatal error after start. */
+  /**
+   * Called once if the data plane is gone for good: only when `restart` is false (a crashed
+   * Worker is otherwise restarted).
+   */
   onFatal?: (message: string) => void;
+  /** Restart a Worker that crashed. @default true */
+  restart?: boolean;
+  /** First restart delay; doubles per consecutive failure up to `restartMaxMs`. @default 100 */
+  restartMinMs?: number;
+  /** @default 30000 */
+  restartMaxMs?: number;
+  /** Called after each successful restart. */
+  onRestart?: (info: { reason: string; restarts: number }) => void;
 }
 
 export interface DataPlane {
@@ -33,18 +65,44 @@ export interface DataPlane {
   reconfigure(settings: DataPlaneSettings): Promise<void>;
   setSlugs(entries: SlugEntryMessage[]): Promise<void>;
   setAccepting(accepting: boolean, reason?: string): Promise<void>;
-  /** prom-client JSON snapshot of the Worker's registry. */
+  /** prom-client JSON snapshot of the data plane (all Workers, past ones' counters included). */
   metrics(): Promise<unknown[]>;
   status(): Promise<DataPlaneStatus>;
+  /**
+   * Replaces the Worker by a successor started with `settings` (a Worker's permissions are
+   * fixed at birth): the successor binds the same address (SO_REUSEPORT) first, then the
+   * predecessor stops accepting and finishes its requests within `graceMs`.
+   */
+  handover(settings: DataPlaneSettings, graceMs: number): Promise<void>;
+  /** Workers restarted after a crash so far. */
+  restarts(): number;
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then ends the Worker. */
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** Starts the data-plane Worker and resolves once its proxy listener is bound. */
-export async function startDataPlane(
+/** One Worker and the message plumbing to it. */
+interface WorkerHandle {
+  readonly addr: { hostname: string; port: number };
+  request<T>(msg: WithoutId<ToWorker>): Promise<T>;
+  /** Asks the Worker to stop (graceful), then terminates it. */
+  stop(graceMs: number): Promise<void>;
+  terminate(): void;
+  readonly exited: boolean;
+  /** The last metrics snapshot read from it (what has been exposed so far). */
+  lastSnapshot: MetricSnapshot[];
+}
+
+interface SpawnHooks {
+  /** The Worker died or reported a fatal error after it was ready. */
+  onExit(message: string): void;
+  onSlotsReturned(endpoint: string, slots: number): void;
+}
+
+async function spawn(
   settings: DataPlaneSettings,
-  options: StartDataPlaneOptions = {},
-): Promise<DataPlane> {
+  options: StartDataPlaneOptions,
+  hooks: SpawnHooks,
+): Promise<WorkerHandle> {
   const permissions = dataPlanePermissions(
     settings.bind,
     settings.endpoints.map((e) => e.base_url),
@@ -59,19 +117,14 @@ export async function startDataPlane(
   let nextId = 1;
   let terminated = false;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let readyResolve: (addr: { hostname: string; port: number }) => void;
-  let readyReject: (e: Error) => void;
-  const ready = new Promise<{ hostname: string; port: number }>((res, rej) => {
-    readyResolve = res;
-    readyReject = rej;
-  });
+  const ready = Promise.withResolvers<{ hostname: string; port: number }>();
   let started = false;
 
   const fail = (message: string) => {
     for (const p of pending.values()) p.reject(new Error(message));
     pending.clear();
-    if (!started) readyReject(new Error(message));
-    else if (!terminated) options.onFatal?.(message);
+    if (!started) ready.reject(new Error(message));
+    else if (!terminated) hooks.onExit(message);
     if (!terminated) {
       terminated = true;
       worker.terminate();
@@ -83,10 +136,13 @@ export async function startDataPlane(
     switch (msg.type) {
       case "ready":
         started = true;
-        readyResolve(msg.addr);
+        ready.resolve(msg.addr);
         break;
       case "fatal":
         fail(msg.message);
+        break;
+      case "slots_returned":
+        hooks.onSlotsReturned(msg.endpoint, msg.slots);
         break;
       case "reply": {
         const p = pending.get(msg.id);
@@ -102,6 +158,8 @@ export async function startDataPlane(
     ev.preventDefault();
     fail(`data plane crashed: ${ev.message}`);
   };
+  // A message that cannot be deserialised means the Worker is in a state we cannot trust.
+  worker.onmessageerror = () => fail("data plane sent an unreadable message");
 
   const request = <T>(msg: WithoutId<ToWorker>): Promise<T> => {
     if (terminated) return Promise.reject(new Error("data plane is not running"));
@@ -117,7 +175,7 @@ export async function startDataPlane(
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const addr = await Promise.race([
-      ready,
+      ready.promise,
       new Promise<never>((_, rej) => {
         timer = setTimeout(
           () => rej(new Error(`data plane did not start within ${timeoutMs} ms`)),
@@ -125,27 +183,239 @@ export async function startDataPlane(
         );
       }),
     ]);
-    return {
+    const handle: WorkerHandle = {
       addr,
-      reconfigure: (s) => request({ type: "reconfigure", settings: s }),
-      setSlugs: (entries) => request({ type: "slugs", entries }),
-      setAccepting: (accepting, reason) => request({ type: "accepting", accepting, reason }),
-      metrics: () => request({ type: "metrics" }),
-      status: () => request({ type: "status" }),
-      async shutdown(graceMs: number) {
+      request,
+      lastSnapshot: [],
+      get exited() {
+        return terminated;
+      },
+      async stop(graceMs: number) {
         if (terminated) return;
         try {
           await request({ type: "shutdown", graceMs });
+          // Its final counts, so nothing it counted is lost once it is gone (bounded: a Worker
+          // that does not answer keeps the last snapshot read from it).
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const final = await Promise.race([
+            request<MetricSnapshot[]>({ type: "metrics" }).catch(() => null),
+            new Promise<null>((r) => timer = setTimeout(() => r(null), FINAL_SNAPSHOT_MS)),
+          ]);
+          clearTimeout(timer);
+          if (Array.isArray(final)) handle.lastSnapshot = final;
         } finally {
           terminated = true;
           worker.terminate();
         }
       },
+      terminate() {
+        if (terminated) return;
+        terminated = true;
+        for (const p of pending.values()) p.reject(new Error("data plane was stopped"));
+        pending.clear();
+        worker.terminate();
+      },
     };
+    return handle;
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
     throw err;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Starts the data-plane Worker and resolves once its proxy listener is bound. */
+export async function startDataPlane(
+  settings: DataPlaneSettings,
+  options: StartDataPlaneOptions = {},
+): Promise<DataPlane> {
+  const restartEnabled = options.restart ?? true;
+  const minMs = options.restartMinMs ?? 100;
+  const maxMs = options.restartMaxMs ?? 30_000;
+
+  let current!: WorkerHandle;
+  let currentSettings = settings;
+  /** Predecessors still finishing their requests after a hand-over. */
+  const retiring = new Set<WorkerHandle>();
+  /** Counters and histograms of Workers that are gone. */
+  const carried = new Map<string, MetricSnapshot>();
+  let restarts = 0;
+  let stopping = false;
+  let restarting: Promise<void> | null = null;
+  let lastSlugs: SlugEntryMessage[] | null = null;
+  let lastAccepting: { accepting: boolean; reason?: string } | null = null;
+
+  const carry = (snapshot: MetricSnapshot[]) => {
+    addSnapshot(carried, snapshot, (m) => isCumulative(m.type));
+  };
+
+  const hooksFor = (get: () => WorkerHandle | undefined): SpawnHooks => ({
+    onExit(message) {
+      const handle = get();
+      if (handle === undefined) return;
+      carry(handle.lastSnapshot);
+      handle.lastSnapshot = [];
+      if (retiring.delete(handle)) {
+        log.warn("retiring data plane ended early: {message}", { message });
+        if (retiring.size === 0) clearReservations();
+        return;
+      }
+      if (handle !== current || stopping) return;
+      if (!restartEnabled) {
+        options.onFatal?.(message);
+        return;
+      }
+      log.error("data plane crashed: {message}; restarting it", { message });
+      restarting ??= restartLoop(message).finally(() => restarting = null);
+    },
+    onSlotsReturned(endpoint, slots) {
+      // A predecessor freed slots it cannot use: they belong to the current Worker now.
+      if (current.exited) return;
+      current.request({ type: "return", endpoint, slots }).catch(() => {});
+    },
+  });
+
+  const clearReservations = () => {
+    if (!current.exited) current.request({ type: "reserve", held: {} }).catch(() => {});
+  };
+
+  const launch = async (s: DataPlaneSettings): Promise<WorkerHandle> => {
+    let handle: WorkerHandle | undefined;
+    handle = await spawn(s, options, hooksFor(() => handle));
+    return handle;
+  };
+
+  /** Replays what the supervisor told the previous Worker. */
+  const replay = async (handle: WorkerHandle) => {
+    if (lastSlugs !== null) await handle.request({ type: "slugs", entries: lastSlugs });
+    if (lastAccepting !== null) {
+      await handle.request({ type: "accepting", ...lastAccepting });
+    }
+  };
+
+  const restartLoop = async (reason: string) => {
+    let delay = minMs;
+    for (let attempt = 1; !stopping; attempt++) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (stopping) return;
+      try {
+        // No successor flag: the crashed Worker's requests died with it, so do its slots.
+        const { successor: _, ...fresh } = currentSettings;
+        const handle = await launch(fresh);
+        await replay(handle);
+        current = handle;
+        restarts++;
+        log.warn("data plane restarted on {hostname}:{port} (restart {n}) after: {reason}", {
+          hostname: handle.addr.hostname,
+          port: handle.addr.port,
+          n: restarts,
+          reason,
+        });
+        options.onRestart?.({ reason, restarts });
+        return;
+      } catch (err) {
+        log.error("cannot restart the data plane (attempt {attempt}): {message}", {
+          attempt,
+          message: err instanceof Error ? err.message : String(err),
+        });
+        delay = Math.min(maxMs, delay * 2);
+      }
+    }
+  };
+
+  current = await launch(settings);
+
+  /** Sends to the current Worker, waiting out a restart in progress. */
+  const toCurrent = async <T>(msg: WithoutId<ToWorker>): Promise<T> => {
+    if (restarting !== null) await restarting;
+    return await current.request<T>(msg);
+  };
+
+  const liveSnapshots = async (): Promise<MetricSnapshot[][]> => {
+    const handles = [current, ...retiring];
+    return await Promise.all(handles.map(async (h) => {
+      try {
+        h.lastSnapshot = await h.request<MetricSnapshot[]>({ type: "metrics" });
+      } catch {
+        // gone meanwhile: its last snapshot was carried (or is about to be)
+        return h === current ? h.lastSnapshot : [];
+      }
+      return h.lastSnapshot;
+    }));
+  };
+
+  const restartsMetric = (): MetricSnapshot => ({
+    name: "labman_dataplane_restarts_total",
+    help: "Data-plane Workers restarted by the supervisor after a crash.",
+    type: "counter",
+    aggregator: "sum",
+    values: [{ value: restarts, labels: {} }],
+  });
+
+  return {
+    get addr() {
+      return current.addr;
+    },
+    async reconfigure(s) {
+      currentSettings = { ...s, bind: currentSettings.bind };
+      await toCurrent({ type: "reconfigure", settings: s });
+    },
+    async setSlugs(entries) {
+      lastSlugs = entries;
+      await toCurrent({ type: "slugs", entries });
+    },
+    async setAccepting(accepting, reason) {
+      lastAccepting = reason === undefined ? { accepting } : { accepting, reason };
+      await toCurrent({ type: "accepting", accepting, ...(reason ? { reason } : {}) });
+    },
+    async metrics() {
+      if (restarting !== null) await restarting;
+      const [live, ...others] = await liveSnapshots();
+      return [...mergeSnapshots(carried, live, others), restartsMetric()];
+    },
+    async status() {
+      const status = await toCurrent<DataPlaneStatus>({ type: "status" });
+      if (status?.requests === undefined) return status;
+      // Heartbeat totals count what every Worker of this daemon served, not just this one.
+      const past = requestTotals(carried.values());
+      let others = { total: 0, errors: 0 };
+      for (const h of retiring) {
+        const t = requestTotals(h.lastSnapshot);
+        others = { total: others.total + t.total, errors: others.errors + t.errors };
+      }
+      status.requests.total += past.total + others.total;
+      status.requests.errors += past.errors + others.errors;
+      return status;
+    },
+    async handover(next, graceMs) {
+      if (restarting !== null) await restarting;
+      const previous = current;
+      const successor = await launch({ ...next, successor: true });
+      await replay(successor);
+      currentSettings = next;
+      current = successor;
+      retiring.add(previous);
+      let held: Record<string, number> = {};
+      try {
+        held = await previous.request<Record<string, number>>({ type: "retire" });
+      } catch {
+        // The predecessor is gone: its requests (and slots) went with it.
+      }
+      await successor.request({ type: "reserve", held }).catch(() => {});
+      previous.stop(graceMs).catch((err) =>
+        log.warn("previous data plane did not stop cleanly: {message}", { message: String(err) })
+      ).finally(() => {
+        carry(previous.lastSnapshot);
+        previous.lastSnapshot = [];
+        if (retiring.delete(previous) && retiring.size === 0) clearReservations();
+      });
+    },
+    restarts: () => restarts,
+    async shutdown(graceMs: number) {
+      stopping = true;
+      if (restarting !== null) await restarting;
+      await Promise.all([current, ...retiring].map((h) => h.stop(graceMs).catch(() => {})));
+    },
+  };
 }

@@ -18,6 +18,11 @@ export interface DataPlaneSettings {
   logging: LoggingConfig;
   /** Local mode: the slug table is the identity over discovered models. */
   localMode: boolean;
+  /**
+   * A successor in a hand-over: grants no slot of a limited endpoint until told what the
+   * predecessor holds (`reserve`), so `max_concurrent` holds across the two Workers.
+   */
+  successor?: boolean;
 }
 
 export interface SlugEntryMessage {
@@ -35,7 +40,13 @@ export type ToWorker =
   | { type: "accepting"; id: number; accepting: boolean; reason?: string }
   | { type: "metrics"; id: number }
   | { type: "status"; id: number }
-  | { type: "shutdown"; id: number; graceMs: number };
+  | { type: "shutdown"; id: number; graceMs: number }
+  /** Hand-over: freeze the router at what it holds; the reply is the held slots per endpoint. */
+  | { type: "retire"; id: number }
+  /** Hand-over: slots per endpoint the predecessor(s) hold. */
+  | { type: "reserve"; id: number; held: Record<string, number> }
+  /** Hand-over: a predecessor gave up `slots` slots of `endpoint`. */
+  | { type: "return"; id: number; endpoint: string; slots: number };
 
 export interface DataPlaneStatus {
   endpoints: {
@@ -58,5 +69,7 @@ export interface DataPlaneStatus {
 export type FromWorker =
   | { type: "ready"; addr: { hostname: string; port: number } }
   | { type: "fatal"; message: string }
+  /** A retired Worker no longer needs these slots; the supervisor passes them on. */
+  | { type: "slots_returned"; endpoint: string; slots: number }
   | { type: "reply"; id: number; ok: true; value?: unknown }
   | { type: "reply"; id: number; ok: false; error: string };

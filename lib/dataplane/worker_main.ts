@@ -64,6 +64,7 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     bodyBudget,
     metrics,
   });
+  if (settings.successor) registry.router.reserveAllSlots();
   // Bind first, then probe: a bind failure must surface before any background work starts.
   const server = await startProxyServer({
     hostname: settings.bind.hostname,
@@ -150,6 +151,16 @@ async function handle(msg: ToWorker): Promise<unknown> {
       await state.server.shutdown(msg.graceMs);
       await state.registry.stop();
       state.upstream.close();
+      return;
+    case "retire":
+      return state.registry.router.retire((endpoint, slots) =>
+        post({ type: "slots_returned", endpoint, slots })
+      );
+    case "reserve":
+      state.registry.router.setReservedSlots(msg.held);
+      return;
+    case "return":
+      state.registry.router.returnSlots(msg.endpoint, msg.slots);
       return;
     case "init":
       throw new Error("data plane already initialised");

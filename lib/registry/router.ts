@@ -115,6 +115,15 @@ export class LeastOutstandingRouter implements Router {
   /** In-flight gauge series per endpoint name (set twice per request). */
   #inFlightSeries = new Map<string, GaugeSeries>();
   #stats: RouterStats = { queued: 0, dequeued: 0, rejectedQueueFull: 0, timedOut: 0, abandoned: 0 };
+  /**
+   * Slots of limited endpoints held elsewhere during a data-plane hand-over: by the predecessor
+   * (on a successor) or given up (on a retiring router). `max_concurrent` counts them.
+   */
+  #reserved = new Map<string, number>();
+  /** A successor before its predecessor said what it holds: no slot of a limited endpoint. */
+  #reserveAll = false;
+  /** Set once retiring: hands every slot this router can no longer use to the successor. */
+  #onReturn: ((endpoint: string, slots: number) => void) | null = null;
 
   constructor(options: RouterOptions) {
     this.#endpoints = options.endpoints;
@@ -280,6 +289,71 @@ export class LeastOutstandingRouter implements Router {
     } finally {
       this.#pumping = false;
     }
+    this.#returnSurplus();
+  }
+
+  #capacity(e: RouteEndpoint, max: number): number {
+    if (this.#reserveAll) return 0;
+    return this.#reserved.size === 0 ? max : max - (this.#reserved.get(e.name) ?? 0);
+  }
+
+  /**
+   * Hand-over, successor side: until {@linkcode setReservedSlots} says what the predecessor
+   * holds, no limited endpoint gets a lease here (requests queue), so the two data planes
+   * together never pass `max_concurrent`.
+   */
+  reserveAllSlots(): void {
+    this.#reserveAll = true;
+  }
+
+  /** Hand-over, successor side: the predecessor holds `held[endpoint]` slots. */
+  setReservedSlots(held: Record<string, number>): void {
+    this.#reserveAll = false;
+    this.#reserved.clear();
+    for (const [name, n] of Object.entries(held)) if (n > 0) this.#reserved.set(name, n);
+    this.pump();
+  }
+
+  /** Hand-over, successor side: the predecessor gave up `slots` slots of `endpoint`. */
+  returnSlots(endpoint: string, slots: number): void {
+    const left = (this.#reserved.get(endpoint) ?? 0) - slots;
+    if (left > 0) this.#reserved.set(endpoint, left);
+    else this.#reserved.delete(endpoint);
+    this.pump();
+  }
+
+  /**
+   * Hand-over, predecessor side: freezes this router at what it holds now (its queued waiters
+   * still get slots its own requests free), returns the slots the successor must count as
+   * taken (held here, or still held by an earlier predecessor), and from then on reports every
+   * slot it cannot use any more through `onReturn`.
+   */
+  retire(onReturn: (endpoint: string, slots: number) => void): Record<string, number> {
+    const held: Record<string, number> = {};
+    for (const e of this.#endpoints()) {
+      if (e.maxConcurrent === undefined) continue;
+      const elsewhere = this.#reserveAll
+        ? e.maxConcurrent - e.inFlight
+        : (this.#reserved.get(e.name) ?? 0);
+      held[e.name] = e.inFlight + Math.max(0, elsewhere);
+      this.#reserved.set(e.name, e.maxConcurrent - e.inFlight);
+    }
+    this.#reserveAll = false;
+    this.#onReturn = onReturn;
+    return held;
+  }
+
+  /** On a retiring router: gives away capacity that no waiter here can use. */
+  #returnSurplus(): void {
+    const onReturn = this.#onReturn;
+    if (onReturn === null) return;
+    for (const e of this.#endpoints()) {
+      if (e.maxConcurrent === undefined) continue;
+      const surplus = this.#capacity(e, e.maxConcurrent) - e.inFlight;
+      if (surplus <= 0) continue;
+      this.#reserved.set(e.name, (this.#reserved.get(e.name) ?? 0) + surplus);
+      onReturn(e.name, surplus);
+    }
   }
 
   /** Refuses every waiter with 503 (shutdown). Leases already granted are unaffected. */
@@ -325,7 +399,9 @@ export class LeastOutstandingRouter implements Router {
       served++;
       if (!e.healthy || exclude?.has(e.name)) continue;
       healthy++;
-      if (e.maxConcurrent !== undefined && e.inFlight >= e.maxConcurrent) continue;
+      if (e.maxConcurrent !== undefined && e.inFlight >= this.#capacity(e, e.maxConcurrent)) {
+        continue;
+      }
       if (!best || e.inFlight < best.inFlight) {
         best = e;
         tied = [e];
