@@ -38,13 +38,17 @@ export async function startLabmand(
     netns?: string;
     /** Extra environment (e.g. NOTIFY_SOCKET). */
     env?: Record<string, string>;
+    /** A command that execs the rest, e.g. `["prlimit", "--nofile=300:300", "--"]`. */
+    wrap?: string[];
   } = {},
 ): Promise<LabmandProcess> {
   const flags = await taskFlags("labmand");
-  const prefix = options.netns ? ["netns", "exec", options.netns, Deno.execPath()] : [];
-  const child = new Deno.Command(options.netns ? "ip" : Deno.execPath(), {
+  const netnsPrefix = options.netns ? ["ip", "netns", "exec", options.netns] : [];
+  const prefix = [...(options.wrap ?? []), ...netnsPrefix];
+  const child = new Deno.Command(prefix.length > 0 ? prefix[0] : Deno.execPath(), {
     args: [
-      ...prefix,
+      ...prefix.slice(1),
+      ...(prefix.length > 0 ? [Deno.execPath()] : []),
       "run",
       ...flags,
       `${ROOT}labmand/main.ts`,
