@@ -272,7 +272,9 @@ base_url = "${leaky.url}"
       "the proxy serving again",
       20_000,
     );
-    assert.equal((await fetch(`${labmand.adminUrl}/healthz`).catch(() => null))?.ok ?? true, true);
+    const after = await metrics(labmand.adminUrl!);
+    assert.ok(metricSum(after, "labman_proxy_accept_errors_total") > 0, "admin still answers");
+    assert.equal(metricSum(after, "labman_dataplane_restarts_total"), 0, "the Worker never died");
     assert.equal(labmand.logs.some((l) => l.level === "fatal"), false, "no FATAL");
     assert.equal(
       labmand.logs.some((l) => String(l.message).includes("data plane failed")),
@@ -413,15 +415,20 @@ base_url = "${gone.url}"
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n" +
         `transfer-encoding: chunked\r\n\r\n5;${ext}\r\n{"mod\r\n0\r\n\r\n`,
     );
-    const status = malformed.text.match(/^HTTP\/1\.1 (\d{3})/)?.[1];
-    assert.ok(status === undefined || status === "400", `got ${malformed.text.slice(0, 80)}`);
-    assert.ok(!malformed.text.includes(" 499"));
+    assert.match(malformed.text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(malformed.text, /malformed message framing/);
+    // An invalid chunk-size line breaks the connection inside Deno's HTTP server, which closes
+    // it without an answer: still never a made-up status.
     const truncatedChunk = await raw(
       cfg.port,
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n" +
         `transfer-encoding: chunked\r\n\r\nzz\r\n{"model":"leaky"}\r\n0\r\n\r\n`,
     );
-    assert.match(truncatedChunk.text, /^HTTP\/1\.1 400 /);
+    assert.ok(truncatedChunk.closed);
+    assert.ok(
+      truncatedChunk.text === "" || truncatedChunk.text.startsWith("HTTP/1.1 400 "),
+      truncatedChunk.text.slice(0, 80),
+    );
 
     // Row 6: one budget for all bodies in flight: 503 + Retry-After past it.
     const big = JSON.stringify({ model: "leaky", note: "slow", pad: "p".repeat(700_000) });
