@@ -11,6 +11,7 @@ import { type LabmandProcess, startLabmand } from "./helpers/labmand_process.ts"
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const HI = [{ role: "user", content: "hi" }];
 const LAN_LEAKS = ["127.0.0.1", "192.168.7.42", "http://", "vllm", "set-cookie", "internal"];
 
 /** VmRSS of a process in MiB. */
@@ -464,6 +465,7 @@ shutdown_grace_ms = 20000
 
 [health]
 interval_s = 1
+timeout_ms = 500
 
 [[endpoints]]
 name = "slow"
@@ -478,9 +480,9 @@ max_concurrent = 4
       const res = await fetch(`${labmand.proxyUrl}/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", messages: [], max_tokens: 1 }),
+        body: JSON.stringify({ model: "m", messages: HI, max_tokens: 1 }),
       });
-      await res.text();
+      assert.equal(res.status, 200, await res.text());
     }
     const countedBefore = metricSum(
       await metrics(labmand.adminUrl!),
@@ -491,7 +493,7 @@ max_concurrent = 4
       fetch(`${labmand.proxyUrl}/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", stream: true, messages: [] }),
+        body: JSON.stringify({ model: "m", stream: true, messages: HI }),
       }).then((r) => r.text());
     const first = Array.from({ length: 4 }, stream);
     await until(() => slow.stats().openStreams === 4, "4 streams open");
