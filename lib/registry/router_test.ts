@@ -486,3 +486,68 @@ Deno.test("router property: in-flight never exceeds max_concurrent and matches l
     { numRuns: 150 },
   );
 });
+
+Deno.test("router hand-over: slots are owned by one router at a time; max_concurrent holds across both", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.array(fc.constantFrom("old-release", "new-acquire", "new-release", "old-acquire"), {
+        maxLength: 40,
+      }),
+      async (max, busy, steps) => {
+        const oldEp = ep("e", ["m"], { max });
+        const newEp = ep("e", ["m"], { max });
+        const old = setup([oldEp]).router;
+        const next = setup([newEp]).router;
+        const leases = { old: [] as Lease[], next: [] as Lease[] };
+        const pending: { side: "old" | "next"; p: Promise<AcquireResult> }[] = [];
+        for (let i = 0; i < Math.min(busy, max); i++) {
+          leases.old.push(await lease(old.acquire("m")));
+        }
+        // The successor starts with every slot reserved; its first request queues.
+        next.reserveAllSlots();
+        pending.push({ side: "next", p: next.acquire("m") });
+        const check = () =>
+          assert.ok(
+            oldEp.inFlight + newEp.inFlight <= max,
+            `${oldEp.inFlight} + ${newEp.inFlight} > ${max}`,
+          );
+        const held = old.retire((endpoint, slots) => next.returnSlots(endpoint, slots));
+        next.setReservedSlots(held);
+        check();
+        const collect = async () => {
+          for (const item of pending.splice(0)) {
+            const s = await settled(item.p);
+            if (!s.done) pending.push(item);
+            else if (s.value?.ok) leases[item.side].push(s.value.lease);
+          }
+        };
+        for (const step of steps) {
+          if (step === "old-release") leases.old.shift()?.release();
+          if (step === "new-release") leases.next.shift()?.release();
+          if (step === "new-acquire") pending.push({ side: "next", p: next.acquire("m") });
+          if (step === "old-acquire") pending.push({ side: "old", p: old.acquire("m") });
+          await collect();
+          check();
+        }
+        // Once the old router holds nothing and has nobody waiting, every slot is the new one's.
+        old.close();
+        for (const l of leases.old.splice(0)) l.release();
+        await collect();
+        for (let i = 0; i < 100 && (leases.next.length > 0 || pending.length > 0); i++) {
+          for (const l of leases.next.splice(0)) l.release();
+          await collect();
+          check();
+        }
+        const all = [];
+        for (let i = 0; i < max; i++) all.push(await settled(next.acquire("m")));
+        assert.equal(all.filter((s) => s.done && s.value?.ok).length, max);
+        for (const s of all) if (s.value?.ok) s.value.lease.release();
+        next.close();
+        await collect();
+      },
+    ),
+    { numRuns: 200, seed: 8 },
+  );
+});
