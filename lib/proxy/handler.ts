@@ -350,7 +350,7 @@ class Exchange {
       }
       // The body went out and will not be retried: stop holding its bytes.
       this.releaseBody();
-      if (upstream.status >= 400 && upstream.status <= 599) {
+      if (upstream.status >= 400 && upstream.status <= 599 && isStandardStatus(upstream.status)) {
         return await this.#upstreamError(upstream);
       }
       return this.#respond(upstream);
@@ -409,7 +409,7 @@ class Exchange {
   #respond(upstream: UpstreamResponse): Response {
     const s = this.#s;
     const status = upstream.status;
-    if (status < 200 || status > 599) {
+    if (!isStandardStatus(status) || status < 200) {
       if (upstream.bytes === undefined) upstream.body?.cancel().catch(() => {});
       s.metrics?.upstreamErrors.inc({ endpoint: this.#endpoint, kind: "protocol" });
       return this.#reply(
@@ -656,6 +656,33 @@ function describeFailure(kind: UpstreamError["kind"]): string {
     case "reset":
       return "connection lost";
   }
+}
+
+/**
+ * Statuses registered with IANA (RFC 9110 and friends). An upstream answering anything else
+ * (nginx's 499, 520-style vendor codes, 600+) gets a 502: only standard statuses go on the wire.
+ */
+const STANDARD_STATUS = new Set([
+  ...range(200, 208),
+  226,
+  ...range(300, 308),
+  ...range(400, 418),
+  ...range(421, 426),
+  428,
+  429,
+  431,
+  451,
+  ...range(500, 508),
+  510,
+  511,
+]);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function isStandardStatus(status: number): boolean {
+  return STANDARD_STATUS.has(status);
 }
 
 const STATUS_PHRASES: Record<number, string> = {
