@@ -35,6 +35,8 @@ function params(fullRuns: number): fc.Parameters<unknown> {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+/** Generated cases run so far, over every property of this file. */
+let cases = 0;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const tokenArb = fc.stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}$/);
@@ -116,7 +118,10 @@ function parseOrProtocolError(buf: Uint8Array, method: string): void {
 
 Deno.test("fuzz: the upstream response head parser accepts only consistent heads", () => {
   fc.assert(
-    fc.property(headArb, (h) => parseOrProtocolError(encodeHead(h), h.method)),
+    fc.property(headArb, (h) => {
+      cases++;
+      parseOrProtocolError(encodeHead(h), h.method);
+    }),
     params(300_000),
   );
 });
@@ -127,6 +132,7 @@ Deno.test("fuzz: arbitrary bytes never crash the head parser", () => {
       fc.uint8Array({ maxLength: 300 }),
       fc.constantFrom("POST", "HEAD"),
       (bytes, method) => {
+        cases++;
         // Give most inputs a plausible start and a head end so the parser goes deep.
         const buf = new Uint8Array([
           ...enc.encode("HTTP/1.1 200 OK\r\n"),
@@ -153,6 +159,7 @@ Deno.test("fuzz: chunk-size lines parse to a safe size or a protocol error", () 
           .map(([size, ext]) => enc.encode(`${size}${ext}\r`)),
       ),
       (line) => {
+        cases++;
         try {
           const n = parseChunkSize(line, 0, line.length);
           assert.ok(Number.isSafeInteger(n) && n >= 0);
@@ -172,6 +179,7 @@ Deno.test("fuzz: a close-delimited SSE body is complete exactly when its last ev
       fc.array(fc.integer({ min: 1, max: 20 }), { maxLength: 8 }),
       fc.nat(),
       (events, splits, cutAt) => {
+        cases++;
         const body = events.map((e) => `data: ${e}\n\n`).join("");
         const bytes = enc.encode(body);
         const feed = (upTo: number) => {
@@ -356,6 +364,7 @@ Deno.test("fuzz: the request path answers only standard statuses, OpenAI-shaped,
   });
   await fc.assert(
     fc.asyncProperty(requestArb, upstreamArb, async (r, u) => {
+      cases++;
       plan = u as typeof plan;
       const headers = new Headers();
       for (const [n, v] of r.headers) headers.append(n, v);
@@ -404,4 +413,13 @@ Deno.test("fuzz: the request path answers only standard statuses, OpenAI-shaped,
   const models = new Set(values.map((v) => v.labels.model));
   for (const m of models) assert.ok(m === "known" || m === "unknown", `label ${m}`);
   assert.equal(handler.inFlight(), 0);
+});
+
+Deno.test("fuzz: the full run generates at least 1,000,000 cases", () => {
+  if (FULL) {
+    console.log(`fuzz: ${cases} generated cases`);
+    assert.ok(cases >= 1_000_000, `only ${cases} cases`);
+  } else {
+    assert.ok(cases >= 1_000, `the slice ran ${cases} cases`);
+  }
 });

@@ -353,6 +353,22 @@ class Exchange {
       if (upstream.status >= 400 && upstream.status <= 599 && isStandardStatus(upstream.status)) {
         return await this.#upstreamError(upstream);
       }
+      if (upstream.status >= 300 && upstream.status <= 399) {
+        // A redirect points into the LAN and an API client cannot follow it anyway.
+        if (upstream.bytes === undefined) upstream.body?.cancel().catch(() => {});
+        this.#s.metrics?.upstreamErrors.inc({ endpoint: this.#endpoint, kind: "protocol" });
+        this.log.warn("Upstream {endpoint} answered a redirect ({status})", {
+          endpoint: this.#endpoint,
+          status: upstream.status,
+        });
+        return this.#reply(
+          errors.upstreamFailed(
+            `Endpoint "${this.#endpoint}" answered ${upstream.status} (a redirect), which the ` +
+              "proxy does not follow",
+          ),
+          "upstream_error",
+        );
+      }
       return this.#respond(upstream);
     }
   }
