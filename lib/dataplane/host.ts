@@ -281,8 +281,11 @@ export async function startDataPlane(
   };
 
   const launch = async (s: DataPlaneSettings): Promise<WorkerHandle> => {
-    let handle: WorkerHandle | undefined;
-    handle = await spawn(s, options, hooksFor(() => handle));
+    const box: { handle?: WorkerHandle } = {};
+    const handle = await spawn(s, options, hooksFor(() => box.handle));
+    box.handle = handle;
+    // Died between "ready" and here: its exit had no handle to act on, so fail the launch.
+    if (handle.exited) throw new Error("data plane exited right after it started");
     return handle;
   };
 
