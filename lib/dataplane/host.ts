@@ -267,7 +267,18 @@ export async function startDataPlane(
         return;
       }
       log.error("data plane crashed: {message}; restarting it", { message });
-      restarting ??= restartLoop(message).finally(() => restarting = null);
+      restarting ??= restartLoop(message).finally(() => {
+        restarting = null;
+        if (current.exited) return;
+        options.onRestart?.({ reason: message, restarts });
+        // Changes recorded while the replay was under way.
+        if (lastSlugs !== replayed.slugs && lastSlugs !== null) {
+          current.request({ type: "slugs", entries: lastSlugs }).catch(() => {});
+        }
+        if (lastAccepting !== replayed.accepting && lastAccepting !== null) {
+          current.request({ type: "accepting", ...lastAccepting }).catch(() => {});
+        }
+      });
     },
     onSlotsReturned(endpoint, slots) {
       // A predecessor freed slots it cannot use: they belong to the current Worker now.
@@ -289,8 +300,16 @@ export async function startDataPlane(
     return handle;
   };
 
+  /** What the last replay sent, to catch changes made while it ran. */
+  const replayed: {
+    slugs: SlugEntryMessage[] | null;
+    accepting: { accepting: boolean; reason?: string } | null;
+  } = { slugs: null, accepting: null };
+
   /** Replays what the supervisor told the previous Worker. */
   const replay = async (handle: WorkerHandle) => {
+    replayed.slugs = lastSlugs;
+    replayed.accepting = lastAccepting;
     if (lastSlugs !== null) await handle.request({ type: "slugs", entries: lastSlugs });
     if (lastAccepting !== null) {
       await handle.request({ type: "accepting", ...lastAccepting });
@@ -315,7 +334,6 @@ export async function startDataPlane(
           n: restarts,
           reason,
         });
-        options.onRestart?.({ reason, restarts });
         return;
       } catch (err) {
         log.error("cannot restart the data plane (attempt {attempt}): {message}", {
@@ -329,9 +347,16 @@ export async function startDataPlane(
 
   current = await launch(settings);
 
-  /** Sends to the current Worker, waiting out a restart in progress. */
-  const toCurrent = async <T>(msg: WithoutId<ToWorker>): Promise<T> => {
-    if (restarting !== null) await restarting;
+  /**
+   * Sends to the current Worker. While a restart is under way there is none: queries fail at
+   * once (readiness reports not ready instead of hanging), state changes are only recorded and
+   * the restart replays them.
+   */
+  const toCurrent = async <T>(msg: WithoutId<ToWorker>, replayed = false): Promise<T> => {
+    if (restarting !== null) {
+      if (replayed) return undefined as T;
+      throw new Error("data plane is restarting after a crash");
+    }
     return await current.request<T>(msg);
   };
 
@@ -362,18 +387,19 @@ export async function startDataPlane(
     },
     async reconfigure(s) {
       currentSettings = { ...s, bind: currentSettings.bind };
-      await toCurrent({ type: "reconfigure", settings: s });
+      await toCurrent({ type: "reconfigure", settings: s }, true);
     },
     async setSlugs(entries) {
       lastSlugs = entries;
-      await toCurrent({ type: "slugs", entries });
+      await toCurrent({ type: "slugs", entries }, true);
     },
     async setAccepting(accepting, reason) {
       lastAccepting = reason === undefined ? { accepting } : { accepting, reason };
-      await toCurrent({ type: "accepting", accepting, ...(reason ? { reason } : {}) });
+      await toCurrent({ type: "accepting", accepting, ...(reason ? { reason } : {}) }, true);
     },
     async metrics() {
-      if (restarting !== null) await restarting;
+      // Mid-restart there is no live Worker: what the dead one counted is still exposed.
+      if (restarting !== null) return [...mergeSnapshots(carried, [], []), restartsMetric()];
       const [live, ...others] = await liveSnapshots();
       return [...mergeSnapshots(carried, live, others), restartsMetric()];
     },
