@@ -276,7 +276,11 @@ base_url = "${leaky.url}"
     const after = await metrics(labmand.adminUrl!);
     assert.ok(metricSum(after, "labman_proxy_accept_errors_total") > 0, "admin still answers");
     assert.equal(metricSum(after, "labman_dataplane_restarts_total"), 0, "the Worker never died");
-    assert.equal(labmand.logs.some((l) => l.level === "fatal"), false, "no FATAL");
+    assert.equal(
+      labmand.logs.some((l) => String(l.level).toLowerCase() === "fatal"),
+      false,
+      "no FATAL",
+    );
     assert.equal(
       labmand.logs.some((l) => String(l.message).includes("data plane failed")),
       false,
@@ -433,7 +437,8 @@ base_url = "${gone.url}"
 
     // Row 6: one budget for all bodies in flight: 503 + Retry-After past it.
     const big = JSON.stringify({ model: "leaky", note: "slow", pad: "p".repeat(700_000) });
-    const uploads = await Promise.all(Array.from({ length: 6 }, async () => {
+    const rssBefore = await rssMiB(labmand.child.pid);
+    const uploads = await Promise.all(Array.from({ length: 40 }, async () => {
       const res = await fetch(`${labmand.proxyUrl}/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -446,10 +451,70 @@ base_url = "${gone.url}"
     assert.ok(refused.length >= 1, JSON.stringify(uploads));
     assert.ok(refused.every((u) => u.retryAfter === "1"));
     assert.ok(uploads.some((u) => u.status === 200));
+    const rssGrowth = (await rssMiB(labmand.child.pid)) - rssBefore;
+    assert.ok(rssGrowth < 100, `40 parallel uploads grew RSS by ${Math.round(rssGrowth)} MiB`);
   } finally {
     if (!goneClosed) await gone.close();
     await leaky.server.shutdown();
     await cut.close();
+  }
+});
+
+Deno.test("hostile: client disconnects are cancellations logged once with the request id, never unhandled errors", async () => {
+  const slow = await startMockLlm({ models: ["m"], mode: { tokens: 50, tokenDelayMs: 100 } });
+  const cfg = await writeConfig(`[health]
+interval_s = 10
+
+[[endpoints]]
+name = "slow"
+base_url = "${slow.url}"
+`);
+  await Deno.writeTextFile(
+    cfg.path,
+    (await Deno.readTextFile(cfg.path)).replace('level = "info"', 'level = "debug"'),
+  );
+  await using labmand = await startLabmand(cfg.path);
+  try {
+    const body = JSON.stringify({ model: "m", stream: true, messages: HI });
+    const head = (id: string, length: number) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
+    // Mid-stream: read the first event, then hang up.
+    const mid = await Deno.connect({ hostname: "127.0.0.1", port: cfg.port });
+    await mid.write(enc.encode(head("gone-mid-stream", body.length) + body));
+    const buf = new Uint8Array(4096);
+    let seen = "";
+    for (let i = 0; i < 100 && !seen.includes("data:"); i++) {
+      const n = await mid.read(buf);
+      if (n === null) break;
+      seen += dec.decode(buf.subarray(0, n));
+    }
+    assert.match(seen, /data:/);
+    mid.close();
+    // Mid-upload: half the body, then hang up.
+    const upload = await Deno.connect({ hostname: "127.0.0.1", port: cfg.port });
+    await upload.write(enc.encode(head("gone-mid-upload", body.length) + body.slice(0, 10)));
+    await new Promise((r) => setTimeout(r, 100));
+    upload.close();
+    await until(async () => {
+      const m = await metrics(labmand.adminUrl!);
+      return metricSum(m, "labman_proxy_client_cancellations_total") >= 2;
+    }, "both disconnects counted");
+    const lines = (id: string) =>
+      labmand.logs.filter((l) =>
+        JSON.stringify(l.properties ?? {}).includes(id) &&
+        String(l.message).startsWith("Client disconnected")
+      );
+    assert.equal(lines("gone-mid-stream").length, 1);
+    assert.equal(lines("gone-mid-upload").length, 1);
+    assert.equal(
+      labmand.logs.filter((l) => String(l.level).toLowerCase() === "error").length,
+      0,
+      "no error lines",
+    );
+    assert.ok(!labmand.logs.some((l) => String(l.message).includes("Unhandled error")));
+  } finally {
+    await slow.close();
   }
 });
 
