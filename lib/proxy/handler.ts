@@ -638,7 +638,13 @@ function rewriteBody(
   return same ? bytes : encoder.encode(replaceSpans(text, spans, model));
 }
 
-function acquireError(status: 404 | 429 | 503, message: string, retryAfterS?: number): Response {
+/** Router messages quote the client's model string: keep answers small whatever it sent. */
+const MAX_MESSAGE_CHARS = 1024;
+
+function acquireError(status: 404 | 429 | 503, text: string, retryAfterS?: number): Response {
+  const message = text.length > MAX_MESSAGE_CHARS
+    ? `${text.slice(0, MAX_MESSAGE_CHARS)}… (truncated)`
+    : text;
   if (status === 404) return errors.modelNotFound(message);
   if (status === 429) return errors.queueFull(message, retryAfterS);
   return errors.unavailable(message, retryAfterS);
