@@ -150,7 +150,8 @@ export const EndpointSchema = z.strictObject({
   models_exclude: z.array(z.string().min(1)).optional(),
   /** File holding a bearer key the endpoint wants (vLLM `--api-key`, …). */
   api_key_file: z.string().min(1).optional(),
-  kind: EndpointKindSchema.default("auto"),
+  /** Absent means "auto" (kept optional so code building endpoint configs need not set it). */
+  kind: EndpointKindSchema.optional(),
 });
 
 export const LabmanConfigSchema = z.strictObject({
