@@ -92,7 +92,17 @@ export function mergeEndpoints(
   servers: readonly FoundServer[],
   header = "Added by `labman discover`",
 ): MergeResult {
-  const parsed = parseToml(configText) as { endpoints?: unknown };
+  let parsed: { endpoints?: unknown };
+  try {
+    parsed = parseToml(configText) as { endpoints?: unknown };
+  } catch (err) {
+    throw new SyntaxError(
+      `Cannot add endpoints: the config is not valid TOML (${
+        (err as Error).message.split("\n")[0]
+      }) — fix it first (labman config check)`,
+      { cause: err },
+    );
+  }
   const existing = Array.isArray(parsed.endpoints) ? parsed.endpoints : [];
   const byUrl = new Map<string, string>();
   const names: string[] = [];
