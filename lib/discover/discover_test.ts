@@ -28,8 +28,10 @@ for (const kind of KINDS) {
 }
 
 Deno.test("discover: an HTTP server that is no LLM server gets no verdict", async () => {
-  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
-    new Response("<html>router admin</html>", { headers: { "content-type": "text/html" } }));
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("<html>router admin</html>", { headers: { "content-type": "text/html" } }),
+  );
   assert.equal(await identifyServer(`http://127.0.0.1:${server.addr.port}`), undefined);
 });
 
@@ -42,7 +44,9 @@ Deno.test("discover: fingerprints are not fooled by servers answering 200 everyw
   const fp = fingerprint({
     "/v1/models": {
       status: 200,
-      text: JSON.stringify({ data: [{ id: "m", object: "model", owned_by: "organization_owner" }] }),
+      text: JSON.stringify({
+        data: [{ id: "m", object: "model", owned_by: "organization_owner" }],
+      }),
     },
     "/api/version": lmsError("/api/version"),
     "/props": lmsError("/props"),
@@ -57,8 +61,10 @@ Deno.test("discover: fingerprints are not fooled by servers answering 200 everyw
 Deno.test("discover: scan probes only the given loopback ports and reports open non-LLM ports", async () => {
   await using ollama = await startMockLlm({ dialect: "ollama", models: ["llama3.2:3b"] });
   await using llama = await startMockLlm({ dialect: "llamacpp", models: ["tiny"] });
-  await using other = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
-    new Response("nope", { status: 404 }));
+  await using other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("nope", { status: 404 }),
+  );
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = (closed.addr as Deno.NetAddr).port;
   closed.close();

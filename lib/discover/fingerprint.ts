@@ -85,7 +85,11 @@ export function fingerprint(obs: Observations): Fingerprint | undefined {
   // KoboldCpp first: it also emulates parts of other APIs.
   const kobold = json(obs["/api/extra/version"]);
   if (kobold && kobold.result === "KoboldCpp") {
-    return out("koboldcpp", `GET /api/extra/version answered result "KoboldCpp"`, str(kobold.version));
+    return out(
+      "koboldcpp",
+      `GET /api/extra/version answered result "KoboldCpp"`,
+      str(kobold.version),
+    );
   }
   const props = json(obs["/props"]);
   if (props && typeof props.default_generation_settings === "object" && "total_slots" in props) {
@@ -97,7 +101,10 @@ export function fingerprint(obs: Observations): Fingerprint | undefined {
   }
   if (owned.has("llamacpp")) return out("llamacpp", `GET /v1/models owned_by "llamacpp"`);
   const info = json(obs["/info"]);
-  if (info && str(info.model_id) && (info.router === "text-generation-router" || "max_concurrent_requests" in info)) {
+  if (
+    info && str(info.model_id) &&
+    (info.router === "text-generation-router" || "max_concurrent_requests" in info)
+  ) {
     return out("tgi", `GET /info has model_id and max_concurrent_requests`, str(info.version));
   }
   const sglang = json(obs["/get_model_info"]);
@@ -124,7 +131,11 @@ export function fingerprint(obs: Observations): Fingerprint | undefined {
     return out("mistralrs", `GET /v1/models lists "default" owned_by "local"`);
   }
   if (obs["/readyz"]?.status === 200 && version && str(version.version) && owned.size === 0) {
-    return out("localai", `GET /readyz is 200 and GET /version answered a version`, str(version.version));
+    return out(
+      "localai",
+      `GET /readyz is 200 and GET /version answered a version`,
+      str(version.version),
+    );
   }
   if (parsed?.success) return out("openai", `GET /v1/models answered an OpenAI model list`);
   return undefined;

@@ -6,8 +6,8 @@
  */
 import { boundedGet } from "../registry/_http.ts";
 import {
-  fingerprint,
   type Fingerprint,
+  fingerprint,
   FINGERPRINT_PATHS,
   type Observations,
 } from "./fingerprint.ts";

@@ -11,23 +11,23 @@
  * @module
  */
 export {
-  fingerprint,
   type Fingerprint,
+  fingerprint,
   FINGERPRINT_PATHS,
   type FingerprintPath,
   type Observation,
   type Observations,
 } from "./fingerprint.ts";
-export { identifyServer, type IdentifyOptions } from "./identify.ts";
+export { type IdentifyOptions, identifyServer } from "./identify.ts";
 export {
   DEFAULT_PORTS,
   expandHosts,
   type FoundServer,
   LOOPBACK_HOSTS,
   MAX_HOSTS,
-  scanServers,
   type ScanOptions,
   type ScanResult,
+  scanServers,
   WELL_KNOWN_PORTS,
 } from "./scan.ts";
 export {

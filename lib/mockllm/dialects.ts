@@ -496,7 +496,12 @@ const openai: MockDialect = {
   source: "platform.openai.com/docs/api-reference/models/list",
   models: (s) => ({
     object: "list",
-    data: s.models.map((id) => ({ id, object: "model", created: s.created, owned_by: "labman-mock" })),
+    data: s.models.map((id) => ({
+      id,
+      object: "model",
+      created: s.created,
+      owned_by: "labman-mock",
+    })),
   }),
   routes: () => ({}),
   modelNotFound: (m) =>

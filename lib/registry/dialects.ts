@@ -76,7 +76,9 @@ async function tgiCapacity(
   return {
     ...load,
     ...(slots !== undefined ? { slots } : {}),
-    full: load?.full ?? false,
+    // TGI refuses (429) rather than queue past max_concurrent_requests.
+    full: (load?.full ?? false) ||
+      (slots !== undefined && load?.running !== undefined && load.running >= slots),
     source: [slots !== undefined ? "/info" : "", load ? "/metrics" : ""].filter(Boolean).join(
       "+",
     ),
@@ -106,7 +108,12 @@ export const DIALECTS: Readonly<Record<ServerKind, Dialect>> = Object.freeze({
     loadingOn503: true,
     capacity: metricsCapacity("sglang:num_running_reqs", "sglang:num_queue_reqs"),
   },
-  tgi: { kind: "tgi", label: "Text Generation Inference", healthPath: "/health", capacity: tgiCapacity },
+  tgi: {
+    kind: "tgi",
+    label: "Text Generation Inference",
+    healthPath: "/health",
+    capacity: tgiCapacity,
+  },
   lmstudio: { kind: "lmstudio", label: "LM Studio" },
   mistralrs: { kind: "mistralrs", label: "mistral.rs", healthPath: "/health" },
   koboldcpp: { kind: "koboldcpp", label: "KoboldCpp" },

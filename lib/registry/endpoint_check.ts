@@ -11,8 +11,8 @@ import type { Capacity } from "./capacity.ts";
 import { type Dialect, dialectOf, type ServerKind } from "./dialects.ts";
 import {
   classifyNetworkError,
-  type ProbeFailure,
   probeEndpoint,
+  type ProbeFailure,
   type ProbeOptions,
 } from "./discovery.ts";
 

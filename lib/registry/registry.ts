@@ -6,12 +6,7 @@
  *
  * @module
  */
-import type {
-  EndpointConfig,
-  EndpointKind,
-  HealthConfig,
-  ProxyConfig,
-} from "../config/schema.ts";
+import type { EndpointConfig, EndpointKind, HealthConfig, ProxyConfig } from "../config/schema.ts";
 import { identifyServer } from "../discover/identify.ts";
 import { type DataPlaneMetrics, getLogger } from "../telemetry/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
