@@ -19,6 +19,18 @@ BIN="$DIR/bin-$KEY/llama-server"
 VENV="$DIR/venv"
 mkdir -p "$DIR"
 
+# Debian 12 keeps venv out of python3 itself; the build needs cmake and a C++ compiler.
+need=()
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
+    || { echo "llama-server: cannot install ${need[*]}" >&2; exit 1; }
+fi
+
 if [[ ! -x "$BIN" ]]; then
   work=$(mktemp -d "$DIR/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT

@@ -8,6 +8,7 @@ import type { EndpointConfig, HealthConfig } from "../config/schema.ts";
 import { listedModelIds, MOCK_DIALECTS, startMockLlm } from "../mockllm/mod.ts";
 import { freePort, until } from "../../tests/helpers/netns.ts";
 import type { ServerKind } from "./dialects.ts";
+import { createDataPlaneMetrics, Registry } from "../telemetry/mod.ts";
 import { EndpointRegistry } from "./registry.ts";
 
 const health: HealthConfig = {
@@ -201,6 +202,40 @@ Deno.test("registry dialects: a wrong kind gives an actionable error", async () 
       s!.last_error!,
       /HTTP 404.*is kind = "vllm" right for this server\? Try kind = "auto"/,
     );
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("registry dialects: condition and the server's load are exported as metrics", async () => {
+  await using mock = await startMockLlm({ dialect: "llamacpp", models: ["tiny"], slots: 2 });
+  const metrics = createDataPlaneMetrics(new Registry());
+  const registry = new EndpointRegistry({
+    endpoints: [{ name: "llama", base_url: mock.url }],
+    health,
+    proxy,
+    metrics,
+  });
+  const series = async () => {
+    const cond = (await metrics.endpointCondition.get()).values.map((v) => [
+      v.labels.kind,
+      v.labels.condition,
+      v.value,
+    ]);
+    const load = Object.fromEntries(
+      (await metrics.endpointServerLoad.get()).values.map((v) => [v.labels.state, v.value]),
+    );
+    return { cond, load };
+  };
+  try {
+    await registry.start();
+    assert.deepEqual(await series(), {
+      cond: [["llamacpp", "ready", 1]],
+      load: { slots: 2, running: 0 },
+    });
+    mock.setLoading(true);
+    await until(() => registry.snapshot()[0]!.condition === "loading", "loading");
+    assert.deepEqual(await series(), { cond: [["llamacpp", "loading", 1]], load: {} });
   } finally {
     await registry.stop();
   }

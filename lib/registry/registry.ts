@@ -31,7 +31,13 @@ const log = getLogger("registry");
 
 export type RegistryMetrics = Pick<
   DataPlaneMetrics,
-  "endpointUp" | "endpointModels" | "inFlight" | "queueDepth" | "queueWait"
+  | "endpointUp"
+  | "endpointModels"
+  | "inFlight"
+  | "queueDepth"
+  | "queueWait"
+  | "endpointCondition"
+  | "endpointServerLoad"
 >;
 
 export interface EndpointRegistryOptions {
@@ -212,6 +218,11 @@ export class EndpointRegistry {
   readonly #clock: Clock;
   readonly #firstSeen = new Map<string, number>();
   readonly #pending = new Set<Promise<void>>();
+  /** Label sets of `labman_endpoint_condition` currently set, per endpoint. */
+  readonly #conditionSeries = new Map<
+    string,
+    { endpoint: string; kind: string; condition: string }[]
+  >();
   #started = false;
   #stopped = false;
 
@@ -528,10 +539,37 @@ export class EndpointRegistry {
       this.#metrics.endpointModels.remove({ endpoint: s.name });
       this.#metrics.inFlight.remove({ endpoint: s.name });
     }
+    if (this.#metrics) this.#clearCondition(s.name);
+  }
+
+  /** Drops the endpoint's condition and server-load series (all label values). */
+  #clearCondition(name: string): void {
+    for (const series of this.#conditionSeries.get(name) ?? []) {
+      this.#metrics?.endpointCondition.remove(series);
+    }
+    this.#conditionSeries.delete(name);
+    for (const state of ["slots", "running", "waiting"]) {
+      this.#metrics?.endpointServerLoad.remove({ endpoint: name, state });
+    }
   }
 
   #publish(s: EndpointState): void {
     this.#metrics?.endpointUp.set({ endpoint: s.name }, s.healthy ? 1 : 0);
     this.#metrics?.endpointModels.set({ endpoint: s.name }, s.models.size);
+    if (!this.#metrics || s.condition === null) return;
+    const labels = { endpoint: s.name, kind: s.effectiveKind, condition: s.condition };
+    const key = `${labels.kind}/${labels.condition}`;
+    const current = this.#conditionSeries.get(s.name);
+    if (current?.[0] && `${current[0].kind}/${current[0].condition}` !== key) {
+      this.#clearCondition(s.name);
+    }
+    this.#conditionSeries.set(s.name, [labels]);
+    this.#metrics.endpointCondition.set(labels, 1);
+    const c = s.capacity;
+    for (const state of ["slots", "running", "waiting"] as const) {
+      const v = c?.[state];
+      if (v === undefined) this.#metrics.endpointServerLoad.remove({ endpoint: s.name, state });
+      else this.#metrics.endpointServerLoad.set({ endpoint: s.name, state }, v);
+    }
   }
 }
