@@ -7,7 +7,12 @@
  * @module
  */
 import type { EndpointKind } from "../config/schema.ts";
-import { boundedGet, type BoundedGetOptions, jsonOrUndefined } from "./_http.ts";
+import {
+  boundedGet,
+  type BoundedGetOptions,
+  type BoundedGetResult,
+  jsonOrUndefined,
+} from "./_http.ts";
 import {
   type Capacity,
   capacityFromLlamaMetrics,
@@ -35,6 +40,19 @@ export interface Dialect {
   readonly capacity?: (root: string, options: BoundedGetOptions) => Promise<Capacity | undefined>;
 }
 
+/** Prometheus expositions can be long (vLLM's histograms); the gauges we read come early. */
+const METRICS_MAX_BYTES = 1024 * 1024;
+
+/** `/metrics` text with a cut-off last line dropped, so `waiting 12` never reads as `1`. */
+async function metricsText(root: string, options: BoundedGetOptions): Promise<string | undefined> {
+  const r: BoundedGetResult = await boundedGet(`${root}/metrics`, {
+    ...options,
+    maxBytes: METRICS_MAX_BYTES,
+  });
+  if (!r.ok || r.status !== 200) return undefined;
+  return r.truncated ? r.text.slice(0, r.text.lastIndexOf("\n") + 1) : r.text;
+}
+
 async function llamaCapacity(
   root: string,
   options: BoundedGetOptions,
@@ -45,16 +63,14 @@ async function llamaCapacity(
     const c = capacityFromLlamaSlots(jsonOrUndefined(slots.text));
     if (c) return c;
   }
-  const metrics = await boundedGet(`${root}/metrics`, options);
-  if (!metrics.ok || metrics.status !== 200) return undefined;
-  return capacityFromLlamaMetrics(metrics.text);
+  const metrics = await metricsText(root, options);
+  return metrics === undefined ? undefined : capacityFromLlamaMetrics(metrics);
 }
 
 function metricsCapacity(running: string, waiting: string) {
   return async (root: string, options: BoundedGetOptions): Promise<Capacity | undefined> => {
-    const r = await boundedGet(`${root}/metrics`, options);
-    if (!r.ok || r.status !== 200) return undefined;
-    return capacityFromMetrics(r.text, running, waiting);
+    const text = await metricsText(root, options);
+    return text === undefined ? undefined : capacityFromMetrics(text, running, waiting);
   };
 }
 
@@ -64,14 +80,14 @@ async function tgiCapacity(
 ): Promise<Capacity | undefined> {
   const [info, metrics] = await Promise.all([
     boundedGet(`${root}/info`, options),
-    boundedGet(`${root}/metrics`, options),
+    metricsText(root, options),
   ]);
   const slots = info.ok && info.status === 200
     ? slotsFromTgiInfo(jsonOrUndefined(info.text))
     : undefined;
-  const load = metrics.ok && metrics.status === 200
-    ? capacityFromMetrics(metrics.text, "tgi_batch_current_size", "tgi_queue_size")
-    : undefined;
+  const load = metrics === undefined
+    ? undefined
+    : capacityFromMetrics(metrics, "tgi_batch_current_size", "tgi_queue_size");
   if (slots === undefined && load === undefined) return undefined;
   return {
     ...load,
