@@ -240,3 +240,42 @@ Deno.test("registry dialects: condition and the server's load are exported as me
     await registry.stop();
   }
 });
+
+Deno.test("registry dialects: our own running requests are not counted as other clients' load", async () => {
+  await using mock = await startMockLlm({
+    dialect: "llamacpp",
+    models: ["m"],
+    slots: 2,
+    mode: { hang: true },
+  });
+  const registry = registryFor([{ name: "llama", base_url: mock.url }]);
+  try {
+    await registry.start();
+    const first = await registry.router.acquire("m");
+    assert.ok(first.ok);
+    // The request this lease stands for is running on the server.
+    const ours = occupy(mock.url, 1);
+    try {
+      await until(() => mock.stats().running === 1, "our request running");
+      await until(
+        () => registry.snapshot()[0]!.capacity?.running === 1,
+        "the registry read running = 1",
+      );
+      // 2 slots, 1 running — ours: one more fits, a third does not.
+      const second = await registry.router.acquire("m");
+      assert.ok(second.ok, "the second slot is free");
+      const controller = new AbortController();
+      const third = registry.router.acquire("m", { signal: controller.signal });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(registry.router.queueDepth(), 1);
+      controller.abort();
+      await third.catch(() => {});
+      second.lease.release("ok");
+    } finally {
+      await ours.stop();
+      first.lease.release("ok");
+    }
+  } finally {
+    await registry.stop();
+  }
+});

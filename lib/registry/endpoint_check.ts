@@ -34,11 +34,19 @@ export type EndpointCheck =
   }
   | { readonly ok: false; readonly condition: "loading" | "down"; readonly error: ProbeFailure };
 
+export interface CheckOptions extends ProbeOptions {
+  /**
+   * Called right before the capacity signals are read, so the caller can note its own
+   * in-flight count at the moment the server counts its running requests.
+   */
+  beforeCapacity?: () => void;
+}
+
 /** Checks `baseUrl` (ending in `/v1`) as a server of `kind`. */
 export async function checkEndpoint(
   baseUrl: string,
   kind: ServerKind,
-  options: ProbeOptions = {},
+  options: CheckOptions = {},
 ): Promise<EndpointCheck> {
   const dialect = dialectOf(kind);
   const root = serverRoot(baseUrl);
@@ -57,6 +65,7 @@ export async function checkEndpoint(
   if (!probe.ok) return { ok: false, condition: "down", error: probe.error };
   let capacity: Capacity | undefined;
   if (dialect.capacity) {
+    options.beforeCapacity?.();
     try {
       capacity = await dialect.capacity(root, get);
     } catch {

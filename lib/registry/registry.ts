@@ -416,6 +416,7 @@ export class EndpointRegistry {
       s.inFlightAtCheck = s.inFlight;
       result = await checkEndpoint(s.baseUrl, s.effectiveKind, {
         name: s.name,
+        beforeCapacity: () => (s.inFlightAtCheck = s.inFlight),
         timeoutMs: this.#health.timeout_ms,
         signal: controller.signal,
         ...(s.apiKey !== undefined ? { apiKey: s.apiKey } : {}),
