@@ -364,9 +364,12 @@ Deno.test({
         // 2) Another client fills the slot behind labman's back: labman sees it in /slots.
         const other = longStream(llama.url, 6000);
         await until(async () => (await slots(llama.root))[0]!.is_processing, "slot busy");
-        await labmand.waitForLog((l) =>
-          (l.properties as Record<string, unknown>)?.condition === "overloaded" &&
-          (l.properties as Record<string, unknown>)?.endpoint === "llama"
+        await until(
+          async () =>
+            (await (await fetch(`${labmand.adminUrl}/metrics`)).text()).includes(
+              'labman_endpoint_condition{endpoint="llama",kind="llamacpp",condition="overloaded"} 1',
+            ),
+          "labman to see the server full (labman_endpoint_condition)",
         );
         const third = client.chat.completions.create({
           model: "tiny",

@@ -433,7 +433,11 @@ export class EndpointRegistry {
     s.condition = result.condition;
     s.capacity = result.ok ? result.capacity : undefined;
     if (wasCondition !== result.condition && (wasCondition !== null || !result.ok)) {
-      log.info("endpoint {endpoint} is {condition}", {
+      // Full ↔ ready can flip every few hundred ms under load: the metric shows it, the log
+      // keeps to debug. Loading and down are rare and worth a line.
+      const busy = (c: EndpointCondition | null) => c === "ready" || c === "overloaded";
+      const level = busy(wasCondition) && busy(result.condition) ? "debug" : "info";
+      log[level]("endpoint {endpoint} is {condition}", {
         endpoint: s.name,
         condition: result.condition,
         from: wasCondition ?? "unknown",
