@@ -147,3 +147,11 @@ base_url = "http://localhost:11434"
   assert.equal(again.text, r.text, "running it twice adds nothing");
   assert.throws(() => mergeEndpoints("[[endpoints]\n", []), SyntaxError);
 });
+
+Deno.test("discover: llama.cpp is recognised even while it loads its model", async () => {
+  await using mock = await startMockLlm({ dialect: "llamacpp", models: ["tiny"], loading: true });
+  const fp = await identifyServer(`http://127.0.0.1:${mock.port}`);
+  assert.equal(fp?.kind, "llamacpp");
+  assert.deepEqual(fp?.models, [], "no model list while loading");
+  assert.match(fp!.evidence, /Loading model/);
+});

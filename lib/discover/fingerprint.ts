@@ -51,6 +51,15 @@ function json(o: Observation | undefined): Record<string, unknown> | undefined {
   }
 }
 
+function loadingLlama(text: string): boolean {
+  try {
+    const e = JSON.parse(text)?.error;
+    return e?.type === "unavailable_error" && e?.message === "Loading model";
+  } catch {
+    return false;
+  }
+}
+
 function str(v: unknown): string | undefined {
   return typeof v === "string" && v.length > 0 && v.length <= 200 ? v : undefined;
 }
@@ -82,6 +91,12 @@ export function fingerprint(obs: Observations): Fingerprint | undefined {
     ...(version ? { version } : {}),
   });
 
+  // llama.cpp answers every route with this while it loads the model.
+  if (
+    Object.values(obs).some((o) => o?.status === 503 && loadingLlama(o.text))
+  ) {
+    return out("llamacpp", `HTTP 503 "Loading model" (unavailable_error) while loading`);
+  }
   // KoboldCpp first: it also emulates parts of other APIs.
   const kobold = json(obs["/api/extra/version"]);
   if (kobold && kobold.result === "KoboldCpp") {

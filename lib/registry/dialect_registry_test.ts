@@ -279,3 +279,39 @@ Deno.test("registry dialects: our own running requests are not counted as other 
     await registry.stop();
   }
 });
+
+Deno.test("registry dialects: an auto endpoint that starts while llama.cpp loads is known as loading", async () => {
+  await using mock = await startMockLlm({ dialect: "llamacpp", models: ["tiny"], loading: true });
+  const registry = registryFor([{ name: "llama", base_url: mock.url }]);
+  try {
+    await registry.start();
+    const [s] = registry.snapshot();
+    assert.equal(s!.kind, "llamacpp", "recognised by its 503 Loading model answer");
+    assert.equal(s!.condition, "loading");
+    mock.setLoading(false);
+    await until(() => registry.snapshot()[0]!.condition === "ready", "ready");
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("registry dialects: a refused auto endpoint costs one request per check, no fingerprinting", async () => {
+  const urls: string[] = [];
+  const counting = ((input: string | URL | Request, init?: RequestInit) => {
+    urls.push(new URL(String(input)).pathname);
+    return fetch(input, init);
+  }) as typeof fetch;
+  const registry = new EndpointRegistry({
+    endpoints: [{ name: "gone", base_url: `http://127.0.0.1:${freePort()}/v1` }],
+    health,
+    proxy,
+    fetch: counting,
+  });
+  try {
+    await registry.start();
+    assert.deepEqual(urls, ["/v1/models"]);
+    assert.equal(registry.snapshot()[0]!.kind, null);
+  } finally {
+    await registry.stop();
+  }
+});

@@ -13,7 +13,12 @@ import { type Clock, systemClock } from "./clock.ts";
 import { serverRoot } from "./_http.ts";
 import type { Capacity } from "./capacity.ts";
 import { dialectOf, type ServerKind } from "./dialects.ts";
-import { checkEndpoint, type EndpointCheck, type EndpointCondition } from "./endpoint_check.ts";
+import {
+  checkEndpoint,
+  type CheckOptions,
+  type EndpointCheck,
+  type EndpointCondition,
+} from "./endpoint_check.ts";
 import { compileModelFilter } from "./globs.ts";
 import {
   type HealthEvent,
@@ -195,6 +200,11 @@ class EndpointState implements RouteEndpoint {
     this.models = new Set(this.discovered.filter(this.keep));
     return changed;
   }
+}
+
+/** Something speaking HTTP answered (so a fingerprint can tell what it is). */
+function answered(r: EndpointCheck): boolean {
+  return r.ok || ["http", "bad_json", "bad_shape", "too_large"].includes(r.error.kind);
 }
 
 function sameList(a?: readonly string[], b?: readonly string[]): boolean {
@@ -412,16 +422,24 @@ export class EndpointRegistry {
     s.probe = controller;
     let result: EndpointCheck;
     try {
-      if (s.kind === "auto" && s.detected === undefined) await this.#detect(s, controller.signal);
-      s.inFlightAtCheck = s.inFlight;
-      result = await checkEndpoint(s.baseUrl, s.effectiveKind, {
+      const options: CheckOptions = {
         name: s.name,
         beforeCapacity: () => (s.inFlightAtCheck = s.inFlight),
         timeoutMs: this.#health.timeout_ms,
         signal: controller.signal,
         ...(s.apiKey !== undefined ? { apiKey: s.apiKey } : {}),
         ...(this.#fetch ? { fetch: this.#fetch } : {}),
-      });
+      };
+      s.inFlightAtCheck = s.inFlight;
+      result = await checkEndpoint(s.baseUrl, s.effectiveKind, options);
+      // Fingerprint an undetected "auto" endpoint once something answers HTTP there (a
+      // refused or silent port costs one request per check, not a dozen).
+      if (s.kind === "auto" && s.detected === undefined && answered(result)) {
+        await this.#detect(s, controller.signal);
+        if (s.detected !== undefined && s.detected !== "openai" && !controller.signal.aborted) {
+          result = await checkEndpoint(s.baseUrl, s.detected, options);
+        }
+      }
     } catch (err) {
       // checkEndpoint classifies failures itself; this is a bug guard, not a code path.
       result = { ok: false, condition: "down", error: { kind: "network", message: String(err) } };
@@ -466,7 +484,7 @@ export class EndpointRegistry {
     }
     let delayMs = this.#apply(s, result.ok ? "success" : "failure");
     // Down: it may be another server when it comes back.
-    if (!result.ok && !s.healthy && s.kind === "auto") s.detected = undefined;
+    if (result.condition === "down" && !s.healthy && s.kind === "auto") s.detected = undefined;
     // Loading ends on its own, soon: no exponential backoff. Full ends when a slot frees.
     if (result.condition === "loading") delayMs = Math.min(delayMs, this.#health.interval_s * 1000);
     if (result.condition === "overloaded") delayMs = Math.min(delayMs, FULL_RECHECK_MS);
