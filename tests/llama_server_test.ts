@@ -391,3 +391,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "llama-server through labmand: with --no-slots, capacity comes from /props and /metrics",
+  ignore: skip !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    try {
+      await using llama = await startLlamaServer({
+        model: await makeTinyModel(dir, { ctx: 8192 }),
+        ctx: 8192,
+        slots: 1,
+        extraArgs: ["--no-slots"],
+      });
+      const off = await fetch(`${llama.root}/slots`);
+      await off.body?.cancel();
+      assert.equal(off.status, 501, "the /slots endpoint is really off");
+      const cfg = await config([{ name: "llama", url: llama.url, extra: `kind = "llamacpp"` }]);
+      try {
+        await using labmand = await startLabmand(cfg.path);
+        const client = sdk(labmand.proxyUrl);
+        await until(async () => (await client.models.list()).data.length > 0, "models listed");
+        const other = longStream(llama.url, 6000);
+        try {
+          await until(
+            async () => (await llamaMetric(llama.root, "llamacpp:requests_processing")) === 1,
+            "the server busy",
+          );
+          await until(async () => {
+            const text = await (await fetch(`${labmand.adminUrl}/metrics`)).text();
+            return text.includes(
+              'labman_endpoint_condition{endpoint="llama",kind="llamacpp",condition="overloaded"} 1',
+            ) && text.includes('labman_endpoint_server_requests{endpoint="llama",state="slots"} 1');
+          }, "labman to read slots from /props and load from /metrics");
+          const queued = client.chat.completions.create({
+            model: "tiny",
+            max_tokens: 4,
+            messages: [{ role: "user", content: "hi" }],
+          });
+          await until(
+            async () => (await adminMetric(labmand.adminUrl!, "labman_proxy_queue_depth")) === 1,
+            "the request queued in labman",
+          );
+          assert.equal(await llamaMetric(llama.root, "llamacpp:requests_deferred"), 0);
+          await other.stop();
+          assert.equal((await queued).choices[0]!.finish_reason, "length");
+        } finally {
+          await other.stop();
+        }
+      } finally {
+        await Deno.remove(cfg.dir, { recursive: true });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -57,14 +57,31 @@ async function llamaCapacity(
   root: string,
   options: BoundedGetOptions,
 ): Promise<Capacity | undefined> {
-  // `/slots` is on by default; `--no-slots` turns it into 501, then `/metrics` (`--metrics`).
+  // `/slots` is on by default; `--no-slots` turns it into 501. Then the slot count comes from
+  // `/props` (`total_slots`) and the load from `/metrics` (needs `--metrics`).
   const slots = await boundedGet(`${root}/slots`, options);
   if (slots.ok && slots.status === 200) {
     const c = capacityFromLlamaSlots(jsonOrUndefined(slots.text));
     if (c) return c;
   }
-  const metrics = await metricsText(root, options);
-  return metrics === undefined ? undefined : capacityFromLlamaMetrics(metrics);
+  const [props, metrics] = await Promise.all([
+    boundedGet(`${root}/props`, options),
+    metricsText(root, options),
+  ]);
+  const load = metrics === undefined ? undefined : capacityFromLlamaMetrics(metrics);
+  const total = props.ok && props.status === 200
+    ? (jsonOrUndefined(props.text) as { total_slots?: unknown } | undefined)?.total_slots
+    : undefined;
+  if (typeof total !== "number" || !Number.isInteger(total) || total < 1 || total > 4096) {
+    return load;
+  }
+  if (!load) return undefined; // a slot count without the load says nothing about room
+  return {
+    ...load,
+    slots: total,
+    full: load.full || (load.running ?? 0) >= total,
+    source: "/props+/metrics",
+  };
 }
 
 function metricsCapacity(running: string, waiting: string) {
