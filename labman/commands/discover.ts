@@ -167,7 +167,7 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
       `Probed ${scan.probed} host:port pairs (${hosts.join(", ")}; ports ${ports.join(", ")}).`,
     );
     for (const s of servers) {
-      const models = s.models.length ? s.models.join(", ") : "no models listed";
+      const models = s.models.length ? printable(s.models.join(", ")) : "no models listed";
       err(
         `  found ${dialectOf(s.kind).label}${s.version ? ` ${s.version}` : ""} at ${s.baseUrl}` +
           ` — ${models}`,
@@ -214,6 +214,12 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
     out(renderEndpoints(planEndpoints(servers)).trimEnd());
   }
   return servers.length > 0 ? 0 : 1;
+}
+
+/** Model ids come from the servers: no terminal escapes or line breaks reach the screen. */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
 }
 
 /** Replaces the file atomically (temp file + rename in the same directory), same mode. */

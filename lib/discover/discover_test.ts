@@ -155,3 +155,26 @@ Deno.test("discover: llama.cpp is recognised even while it loads its model", asy
   assert.deepEqual(fp?.models, [], "no model list while loading");
   assert.match(fp!.evidence, /Loading model/);
 });
+
+Deno.test("discover: hostile answers cannot inject TOML or terminal escapes", async () => {
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/api/version") {
+      return Response.json({ version: '1.0\n[[endpoints]]\nname = "evil"' });
+    }
+    if (path === "/v1/models") {
+      return Response.json({ data: [{ id: 'm"\n[[endpoints]]\nname = "evil2"\x1b[2J' }] });
+    }
+    return new Response("no", { status: 404 });
+  });
+  const fp = await identifyServer(`http://127.0.0.1:${server.addr.port}`);
+  assert.equal(fp?.kind, "openai", "a non-printable version is no Ollama fingerprint");
+  const text = renderEndpoints(planEndpoints([{
+    ...fp!,
+    host: "127.0.0.1",
+    port: server.addr.port,
+    baseUrl: `http://127.0.0.1:${server.addr.port}/v1`,
+  }]));
+  const doc = parseToml(text) as { endpoints: { name: string }[] };
+  assert.deepEqual(doc.endpoints.map((e) => e.name), ["openai"]);
+});

@@ -58,6 +58,7 @@ export function planEndpoints(
 /** One `[[endpoints]]` table with comments saying what was found. */
 export function renderEndpoint(p: PlannedEndpoint): string {
   const s = p.server;
+  // JSON escapes keep a hostile model id from ending the comment line.
   const shown = s.models.slice(0, 8).map((m) => JSON.stringify(m)).join(", ");
   const more = s.models.length > 8 ? `, … (${s.models.length} in all)` : "";
   const lines = [

@@ -60,8 +60,9 @@ function loadingLlama(text: string): boolean {
   }
 }
 
+/** A short printable string, or undefined: versions end up in TOML comments and terminals. */
 function str(v: unknown): string | undefined {
-  return typeof v === "string" && v.length > 0 && v.length <= 200 ? v : undefined;
+  return typeof v === "string" && /^[\x20-\x7e]{1,100}$/.test(v) ? v : undefined;
 }
 
 function owners(models: Record<string, unknown> | undefined): Set<string> {
