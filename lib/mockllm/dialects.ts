@@ -42,8 +42,9 @@ export interface MockDialect {
   /** Answer to any request while loading, for the health path. */
   readonly healthPath?: string;
   loadingReply?: DialectReply;
-  /** Unknown model on a completion route. */
-  modelNotFound(model: string): DialectReply;
+  /** Unknown model on a completion route; absent: the server ignores `model` and answers with
+   * its own (llama.cpp). */
+  modelNotFound?: (model: string) => DialectReply;
   /** What happens past the slot count: wait for a slot, or refuse with `overload`. */
   readonly overCapacity: "queue" | "reject";
   overload?: DialectReply;
@@ -251,8 +252,7 @@ const llamacpp: MockDialect = {
   loadingReply: json(503, {
     error: { code: 503, message: "Loading model", type: "unavailable_error" },
   }),
-  modelNotFound: (m) =>
-    json(404, { error: { code: 404, message: `model '${m}' not found`, type: "not_found_error" } }),
+  // No modelNotFound: llama-server ignores the request's `model` and names its own alias.
   overCapacity: "queue",
   usageChunk: true,
 };

@@ -525,12 +525,12 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       return errorResponse(badRequest("The request body must be a JSON object."));
     }
     const body = parsed as Record<string, unknown>;
-    const model = checkModel(body);
-    if (typeof model !== "string") {
-      return dialect && model.status === 404
-        ? dialectResponse(dialect.modelNotFound(String(body.model)))
-        : errorResponse(model);
+    let model = checkModel(body);
+    if (typeof model !== "string" && dialect && model.status === 404) {
+      if (!dialect.modelNotFound) model = models[0]!; // answers as its own model whatever was asked
+      else return dialectResponse(dialect.modelNotFound(String(body.model)));
     }
+    if (typeof model !== "string") return errorResponse(model);
     const n = ++seq;
     const created = Math.floor(now() / 1000);
     const requestId = `mock-req-${n}`;
