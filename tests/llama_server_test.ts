@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 import { freePort, until } from "./helpers/netns.ts";
+import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
+import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { llamaSkipReason, makeTinyModel, startLlamaServer } from "./fixtures/llama/llama_server.ts";
 
 const skip = llamaSkipReason();
@@ -439,6 +441,56 @@ Deno.test({
         } finally {
           await other.stop();
         }
+      } finally {
+        await Deno.remove(cfg.dir, { recursive: true });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "llama-server behind labmand: the control plane hears the server's slot count as capacity",
+  ignore: skip !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    try {
+      await using llama = await startLlamaServer({ model: await makeTinyModel(dir), slots: 3 });
+      await using cp = await startReferenceControlPlane({
+        hostname: "127.0.0.1",
+        port: 0,
+        tokens: ["node-token"],
+        wireguard: {
+          publicKey: encodeKey((await generateKeyPair()).publicKey),
+          endpoint: "192.0.2.2:51820",
+          allowedIps: ["10.90.0.1/32"],
+        },
+        heartbeatIntervalS: 0.2,
+      });
+      const cfg = await config([{ name: "llama", url: llama.url }]);
+      try {
+        const text = await Deno.readTextFile(cfg.path);
+        await Deno.writeTextFile(
+          cfg.path,
+          `[control_plane]\nbase_url = "${cp.url}"\nnode_token = "node-token"\n\n${text}`,
+          { mode: 0o600 },
+        );
+        await Deno.chmod(cfg.path, 0o600);
+        await using _labmand = await startLabmand(cfg.path);
+        await until(() => cp.nodes().length === 1, "registration");
+        const nodeId = cp.nodes()[0]!.nodeId;
+        await until(
+          () => cp.heartbeats(nodeId).some((h) => h.endpoints[0]?.max_concurrent === 3),
+          "a heartbeat with the server's 3 slots",
+        );
+        await until(
+          () => cp.nodes()[0]!.capabilities?.max_concurrent_requests === 3,
+          "capabilities with 3 concurrent requests",
+        );
+        // Nothing about the LAN side leaks upstream: no address, no port, no URL.
+        const upstream = JSON.stringify([cp.nodes(), cp.heartbeats(nodeId)]);
+        assert.doesNotMatch(upstream, new RegExp(`127\\.0\\.0\\.1|:${llama.port}|http:`));
       } finally {
         await Deno.remove(cfg.dir, { recursive: true });
       }
