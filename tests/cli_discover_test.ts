@@ -34,11 +34,16 @@ Deno.test("labman discover: finds and identifies servers, prints pasteable [[end
   await using vllm = await startMockLlm({ dialect: "vllm", models: ["Qwen/Qwen3-8B"] });
   await using tgi = await startMockLlm({ dialect: "tgi", models: ["HuggingFaceTB/SmolLM2-1.7B"] });
   const closed = freePort();
-  const r = await labman(
-    "discover",
-    "--ports",
-    `${ollama.port},${vllm.port},${tgi.port},${closed}`,
+  const dir = await Deno.makeTempDir({ prefix: "labman-discover-" });
+  // A config that already has the vLLM server: printing skips it, and names avoid "ollama".
+  await Deno.writeTextFile(
+    `${dir}/labman.toml`,
+    `[[endpoints]]\nname = "ollama"\nbase_url = "http://127.0.0.1:1/v1"\n\n` +
+      `[[endpoints]]\nname = "gpu"\nbase_url = "${vllm.url}"\n`,
   );
+  const ports = `${ollama.port},${vllm.port},${tgi.port},${closed}`;
+  const r = await labman("discover", "--config", `${dir}/labman.toml`, "--ports", ports);
+  await Deno.remove(dir, { recursive: true });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /Probed 4 host:port pairs \(127\.0\.0\.1;/);
   assert.match(
@@ -49,10 +54,10 @@ Deno.test("labman discover: finds and identifies servers, prints pasteable [[end
   assert.match(r.stderr, /found Text Generation Inference 3\.0\.1/);
   const doc = parseToml(r.stdout) as { endpoints: Record<string, string>[] };
   assert.deepEqual(doc.endpoints.map((e) => [e.name, e.base_url, e.kind]), [
-    ["ollama", ollama.url, "ollama"],
-    ["vllm", vllm.url, "vllm"],
+    ["ollama-2", ollama.url, "ollama"],
     ["tgi", tgi.url, "tgi"],
   ]);
+  assert.match(r.stderr, /http:\/\/127\.0\.0\.1:\d+\/v1 is already configured as endpoint "gpu"/);
   assert.match(r.stdout, /# models: "llama3\.2:3b", "qwen3:8b"/);
 });
 
@@ -118,6 +123,12 @@ Deno.test("labman discover rejects bad --hosts, --ports and missing configs clea
   const port = await labman("discover", "--ports", "80,http");
   assert.equal(port.code, 2);
   assert.match(port.stderr, /"http" is not a port number/);
+  const read = await labman("discover", "--config", "/nonexistent/labman.toml");
+  assert.equal(read.code, 2);
+  assert.match(
+    read.stderr,
+    /Cannot read \/nonexistent\/labman\.toml: no such file — check --config/,
+  );
   const cfg = await labman("discover", "--write", "--config", "/nonexistent/labman.toml");
   assert.equal(cfg.code, 2);
   assert.match(cfg.stderr, /Cannot write endpoints: no config file at \/nonexistent\/labman\.toml/);

@@ -42,7 +42,8 @@ Options:
   --json            print what was found as JSON
   --write           append the new [[endpoints]] to the config (servers already configured
                     with the same base_url are skipped; comments and layout are kept)
-  --config PATH     config for --write (default: /etc/labman/labman.toml, ./labman.toml)
+  --config PATH     config to add to (--write) or to skip servers already in it (default:
+                    /etc/labman/labman.toml, ./labman.toml)
   --timeout-ms N    per-request timeout while fingerprinting (default 2000)
   -h, --help        show this help
 
@@ -131,6 +132,20 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
       err(`labman discover: Cannot read ${configPath}: ${(e as Error).message}`);
       return 2;
     }
+  } else {
+    // Printing only: skip servers the config already has, when there is a readable config.
+    configPath = findConfigFile(configCandidates(values.config), existsSync);
+    if (values.config !== undefined && configPath === undefined) {
+      err(`labman discover: Cannot read ${values.config}: no such file — check --config`);
+      return 2;
+    }
+    if (configPath !== undefined) {
+      try {
+        configText = await Deno.readTextFile(configPath);
+      } catch {
+        configPath = undefined; // e.g. /etc/labman/labman.toml readable by root only
+      }
+    }
   }
 
   let scan;
@@ -211,7 +226,22 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
       err(`Nothing to add to ${configPath}.`);
     }
   } else if (!values.json && servers.length > 0) {
-    out(renderEndpoints(planEndpoints(servers)).trimEnd());
+    let planned = planEndpoints(servers);
+    if (configPath !== undefined) {
+      try {
+        const merged = mergeEndpoints(configText, servers);
+        for (const s of merged.skipped) {
+          err(
+            `  ${s.server.baseUrl} is already configured as endpoint "${s.existing}" (${configPath})`,
+          );
+        }
+        planned = merged.added;
+      } catch {
+        // Not valid TOML: print everything; `labman config check` tells what is wrong.
+      }
+    }
+    if (planned.length > 0) out(renderEndpoints(planned).trimEnd());
+    else err("Every server found is already configured.");
   }
   return servers.length > 0 ? 0 : 1;
 }
