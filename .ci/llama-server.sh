@@ -25,23 +25,23 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(build-essential)
-command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
     || { echo "llama-server: cannot install ${need[*]}" >&2; exit 1; }
 fi
 
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet 'gguf==0.19.0' 'numpy<3'
+fi
 if [[ ! -x "$BIN" ]]; then
   work=$(mktemp -d "$DIR/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  # `pip download --no-binary` would build the sdist's metadata (scikit-build-core from source),
-  # so take the file link from the PEP 503 simple index and check the pinned hash ourselves.
-  index=${PIP_INDEX_URL:-https://pypi.org/simple}
-  url=$(curl -fsS --max-time 60 "${index%/}/llama-cpp-python/" \
-    | grep -o "https://[^\"#]*llama_cpp_python-$VERSION\.tar\.gz" | head -1)
-  [[ -n "$url" ]] || { echo "llama-server: no sdist link for $VERSION in $index" >&2; exit 1; }
+  # pip fetches the sdist by name (it prepares metadata in an isolated build env; no compile).
+  "$VENV/bin/pip" download --quiet --no-deps --no-binary llama-cpp-python \
+    "llama-cpp-python==$VERSION" -d "$work" \
+    || { echo "llama-server: pip download llama-cpp-python==$VERSION failed" >&2; exit 1; }
   sdist="$work/llama_cpp_python-$VERSION.tar.gz"
-  curl -fsS --max-time 600 -o "$sdist" "$url"
   echo "$SHA256  $sdist" | sha256sum -c --quiet - || { echo "llama-server: sdist checksum mismatch" >&2; exit 1; }
   tar xzf "$sdist" -C "$work"
   src="$work/llama_cpp_python-$VERSION/vendor/llama.cpp"
@@ -56,9 +56,5 @@ if [[ ! -x "$BIN" ]]; then
 fi
 [[ -e "$DIR/llama-server" ]] || ln -sfn "bin-$KEY/llama-server" "$DIR/llama-server"
 
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet 'gguf==0.19.0' 'numpy<3'
-fi
 echo "$DIR/llama-server"
 echo "$VENV/bin/python"
