@@ -245,7 +245,7 @@ Deno.test("session: capabilities are sent only when changed since the last ackno
   await h.session.stop();
 });
 
-Deno.test("session: heartbeat auth failure → error state, loop ends, no deregistration attempt", async () => {
+Deno.test("session: heartbeat auth failure → error state, loop ends; stop still tries the final heartbeat and DELETE", async () => {
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
@@ -254,9 +254,26 @@ Deno.test("session: heartbeat auth failure → error state, loop ends, no deregi
   await h.session.finished;
   assert.equal(h.session.state, "error");
   const count = cp.requests().length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(cp.requests().length, count, "no heartbeats after the rejection");
   await h.session.stop();
-  assert.equal(cp.requests().length, count);
-  assert.equal(cp.nodes().length, 1);
+  const after = cp.requests().slice(count);
+  assert.deepEqual(after.map((r) => [r.method, r.status]), [["POST", 403], ["DELETE", 204]]);
+  assert.equal(cp.nodes().length, 0);
+  assert.equal(h.session.state, "error");
+});
+
+Deno.test("session: a DELETE answered 500 is retried within the stop timeout", async () => {
+  await using cp = await startCp();
+  await using h = harness(cp);
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  await cp.setMode({ failStatus: 500, failOn: "deregister", failCount: 2 });
+  await h.session.stop();
+  const deletes = cp.requests().filter((r) => r.method === "DELETE");
+  assert.deepEqual(deletes.map((r) => r.status), [500, 500, 204]);
+  assert.equal(cp.nodes().length, 0);
+  assert.ok(h.logs.some((l) => /retrying in/.test(l.line)), JSON.stringify(h.logs));
 });
 
 Deno.test("session: a throwing callback is logged and does not stop the loops", async () => {
