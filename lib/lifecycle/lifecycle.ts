@@ -295,8 +295,8 @@ export function accepting(s: LifecycleState): { accepting: boolean; reason?: str
   }
 }
 
-/** systemd `STATUS=` text. */
-export function statusText(s: LifecycleState): string {
+/** systemd `STATUS=` text; `proxyUrl` names the listener while serving. */
+export function statusText(s: LifecycleState, proxyUrl?: string): string {
   const why = s.note ? `: ${s.note}` : "";
   switch (s.phase) {
     case "starting":
@@ -308,9 +308,8 @@ export function statusText(s: LifecycleState): string {
     case "waiting_pq":
       return "waiting for the first post-quantum key exchange";
     case "serving":
-      return tunnelOk(s)
-        ? "serving"
-        : `serving, but the tunnel is ${s.tunnel.replace("_", " ")}${why}`;
+      if (tunnelOk(s)) return proxyUrl ? `serving on ${proxyUrl}` : "serving";
+      return `serving, but the tunnel is ${s.tunnel.replace("_", " ")}${why}`;
     case "maintenance":
       return "maintenance (requested by the control plane)";
     case "draining":
