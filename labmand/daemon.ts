@@ -211,13 +211,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (text !== lastStatus) fields.STATUS = lastStatus = text;
     // READY=1 means start-up is over: serving, or settled in `error` (so systemd neither times
     // the start out nor restarts a node whose token was refused).
+    let nowReady = false;
     if (!readySent && !stopRequested() && (isOperating(s) || s.phase === "error")) {
       readySent = true;
+      nowReady = isOperating(s);
       fields.READY = "1";
-      if (isOperating(s)) {
-        log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
-        options.onReady?.({ proxyUrl: proxyUrl!, adminUrl });
-      }
     }
     if (!stoppingSent && s.stopCause !== null) {
       stoppingSent = true;
@@ -226,6 +224,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       session?.beatNow();
     }
     if (Object.keys(fields).length > 0) sdNotify(fields);
+    if (nowReady) {
+      log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
+      options.onReady?.({ proxyUrl: proxyUrl!, adminUrl });
+    }
     void applyAccepting();
   };
   lc.subscribe(onChange);
@@ -460,7 +462,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   try {
     // Read (and mode-checked) once: the public half goes to registration, the private half to
     // the interface. Generated on first start, so the node keeps its identity across restarts.
-    const keys = await loadNodeKeys(config);
+    // Local mode without a control plane has no use for an identity: nothing to read or create.
+    const keys = localMode && !config.control_plane ? null : await loadNodeKeys(config);
     startAdmin();
     const registered = Promise.withResolvers<RegisterResponse>();
     if (config.control_plane) {
@@ -482,7 +485,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             ? { description: config.control_plane.description }
             : {}),
         },
-        wireguardPublicKey: keys.publicKey,
+        wireguardPublicKey: keys!.publicKey,
         ...(rosenpassPublic ? { rosenpassPublicKey: rosenpassPublic } : {}),
         heartbeatIntervalS: config.control_plane.heartbeat_interval_s,
         retryInitialMs: config.control_plane.retry_initial_ms,
@@ -549,7 +552,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       if (!stopRequested() && lc.state.phase !== "error") {
         tunnel = await bringUpTunnel({
           config,
-          privateKey: keys.privateKey!,
+          privateKey: keys!.privateKey!,
           plan: planTunnel(config, reg),
           registry: supervisorMetrics,
         });

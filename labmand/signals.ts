@@ -1,8 +1,8 @@
 /**
  * Stop and reload signals. A stop signal starts the drain; a second one cuts it short (exit 3).
  * Ctrl-C in a terminal reaches every process of the foreground group, and `deno task` forwards
- * it to its child as well, so one keypress can arrive twice within microseconds: a repeat of
- * the *same* signal within `dedupeMs` is the same request, not a second one.
+ * it to its child as well, so one keypress can arrive twice within microseconds: a second
+ * SIGINT within `dedupeMs` of the first is the same request, not a second one.
  *
  * @module
  */
@@ -30,7 +30,8 @@ export function stopSignalHandler(o: StopSignalOptions): (signal: StopSignal) =>
       o.onStop(signal);
       return;
     }
-    if (signal === first.signal && t - first.at < dedupeMs) return;
+    // Only SIGINT comes twice from one keypress; a repeated SIGTERM is a deliberate second ask.
+    if (signal === "SIGINT" && first.signal === "SIGINT" && t - first.at < dedupeMs) return;
     o.onForce(signal);
   };
 }

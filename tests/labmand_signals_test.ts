@@ -19,7 +19,7 @@ Deno.test("signals: one Ctrl-C delivered twice (process group + deno task) is on
   assert.deepEqual(calls, ["stop SIGINT", "force SIGINT"]);
 });
 
-Deno.test("signals: a second, different stop signal forces at once", () => {
+Deno.test("signals: a second SIGTERM, or a different second signal, forces at once", () => {
   const calls: string[] = [];
   const handle = stopSignalHandler({
     onStop: (s) => calls.push(`stop ${s}`),
@@ -27,8 +27,9 @@ Deno.test("signals: a second, different stop signal forces at once", () => {
     now: () => 0,
   });
   handle("SIGTERM");
+  handle("SIGTERM");
   handle("SIGINT");
-  assert.deepEqual(calls, ["stop SIGTERM", "force SIGINT"]);
+  assert.deepEqual(calls, ["stop SIGTERM", "force SIGTERM", "force SIGINT"]);
 });
 
 Deno.test("reload queue: requests before start-up run once after it; runs never overlap", async () => {
