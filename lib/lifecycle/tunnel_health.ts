@@ -6,8 +6,10 @@
  * Stall detection: WireGuard only re-handshakes on its own when it sends *data* without an
  * answer; a peer that restarted and lost the node's endpoint sends nothing, and keepalives do
  * not count, so the session would idle until it expires (180 s). When nothing has been
- * received for `stallMs` (a few keepalive intervals) the node drops its session itself, and the
- * next keepalive starts a fresh handshake.
+ * received for `stallMs` the node drops its session itself, and the next keepalive starts a
+ * fresh handshake. That handshake is also the probe: an idle but healthy tunnel (the peer sends
+ * no keepalives of its own) answers it within a round trip and stays `up`; only when the probe
+ * gets no answer within `confirmMs` is the tunnel `degraded`.
  *
  * @module
  */
@@ -38,6 +40,8 @@ export interface HealthPolicy {
   stallMs: number;
   /** Least time between two re-initiations (doubles per attempt up to 8×). @default stallMs */
   reinitIntervalMs?: number;
+  /** How long a probe handshake may take before the silence counts. @default 3000 */
+  confirmMs?: number;
 }
 
 export interface HealthVerdict {
@@ -53,10 +57,13 @@ export function initialTrack(nowMs: number): HealthTrack {
   return { lastRx: null, rxChangedAtMs: nowMs, lastReinitAtMs: null, reinits: 0 };
 }
 
-/** The stall threshold for a persistent-keepalive interval: two intervals plus slack, ≥ 5 s. */
+/**
+ * The stall threshold for a persistent-keepalive interval: one interval plus 2 s, at least 5 s.
+ * Short on purpose: the probe it triggers is one handshake, and an answered one changes nothing.
+ */
 export function stallMsFor(persistentKeepaliveS: number): number {
   if (!(persistentKeepaliveS > 0)) return Infinity;
-  return Math.max(5_000, persistentKeepaliveS * 2_000 + 2_000);
+  return Math.max(5_000, persistentKeepaliveS * 1_000 + 2_000);
 }
 
 export function assessTunnel(
@@ -95,13 +102,19 @@ export function assessTunnel(
     };
   }
   const silentMs = now - next.rxChangedAtMs;
-  if (silentMs < policy.stallMs) {
-    return { health: "up", detail: null, reinitiate: false, track: next };
+  const up: HealthVerdict = { health: "up", detail: null, reinitiate: false, track: next };
+  if (silentMs < policy.stallMs) return up;
+  const probed = next.lastReinitAtMs !== null && next.lastReinitAtMs >= next.rxChangedAtMs;
+  if (!probed) {
+    // First probe of this silence: the answer decides; nothing is reported yet.
+    next.lastReinitAtMs = now;
+    next.reinits = 1;
+    return { ...up, reinitiate: true };
   }
+  if (now - next.lastReinitAtMs! < (policy.confirmMs ?? 3000) && next.reinits === 1) return up;
   const base = policy.reinitIntervalMs ?? policy.stallMs;
-  const wait = base * 2 ** Math.min(next.reinits, 3);
-  const reinitiate = next.lastReinitAtMs === null || now - next.lastReinitAtMs >= wait ||
-    next.lastReinitAtMs < next.rxChangedAtMs;
+  const wait = base * 2 ** Math.min(next.reinits - 1, 3);
+  const reinitiate = now - next.lastReinitAtMs! >= wait;
   if (reinitiate) {
     next.lastReinitAtMs = now;
     next.reinits++;

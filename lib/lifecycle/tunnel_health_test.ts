@@ -44,30 +44,49 @@ Deno.test("tunnel health: a random PSK after expiry is failed closed", () => {
   assert.match(v.detail!, /random PSK/);
 });
 
-Deno.test("tunnel health: silence re-initiates once per interval, backing off, until bytes return", () => {
+Deno.test("tunnel health: silence is probed with a handshake; unanswered, it is degraded and re-probed with backoff", () => {
   const policy = { stallMs: 5000 };
   let track: HealthTrack = initialTrack(0);
   const reinits: number[] = [];
-  let last = "";
   for (let t = 0; t <= 60_000; t += 1000) {
     const v = assessTunnel(track, sample(t, 100), policy);
     track = v.track;
-    last = v.health;
     if (v.reinitiate) reinits.push(t);
-    if (t < 5000) assert.equal(v.health, "up", `at ${t}`);
-    else assert.equal(v.health, "degraded", `at ${t}`);
+    // Up while quiet, and while the first probe may still be answered (3 s).
+    if (t < 8000) assert.equal(v.health, "up", `at ${t}`);
+    else {
+      assert.equal(v.health, "degraded", `at ${t}`);
+      assert.match(v.detail!, /nothing received from the control plane for \d+ s/);
+    }
   }
-  assert.equal(last, "degraded");
-  // 5 s, then 10, 20, 40 (capped at 8× the interval).
-  assert.deepEqual(reinits, [5000, 15000, 35000]);
+  // First probe at 5 s, then 5, 10, 20 s apart (capped at 8× the interval).
+  assert.deepEqual(reinits, [5000, 10000, 20000, 40000]);
   // The handshake answer moves rx: up again, and the backoff resets.
   const back = assessTunnel(track, sample(61_000, 400), policy);
   assert.equal(back.health, "up");
   assert.equal(back.track.reinits, 0);
 });
 
+Deno.test("tunnel health: an idle but healthy tunnel answers the probe and never looks degraded", () => {
+  const policy = { stallMs: 5000 };
+  let track: HealthTrack = initialTrack(0);
+  let rx = 100;
+  let probes = 0;
+  for (let t = 0; t <= 120_000; t += 1000) {
+    const v = assessTunnel(track, sample(t, rx), policy);
+    track = v.track;
+    assert.equal(v.health, "up", `at ${t}`);
+    if (v.reinitiate) {
+      probes++;
+      rx += 92; // the handshake response
+    }
+  }
+  assert.ok(probes >= 10 && probes <= 24, `${probes} probes in 2 minutes`);
+});
+
 Deno.test("tunnel health: stall threshold follows the keepalive interval", () => {
-  assert.equal(stallMsFor(25), 52_000);
+  assert.equal(stallMsFor(25), 27_000);
+  assert.equal(stallMsFor(5), 7_000);
   assert.equal(stallMsFor(1), 5_000);
   assert.equal(stallMsFor(0), Infinity);
 });
