@@ -86,11 +86,14 @@ export function assessTunnel(
   }
   const next: HealthTrack = { ...track };
   const rx = sample.peer.rxBytes;
-  if (next.lastRx === null || rx !== next.lastRx) {
-    // A smaller count means the device was recreated: that is news too.
+  if (next.lastRx === null || rx > next.lastRx) {
     next.lastRx = rx;
     next.rxChangedAtMs = now;
     next.reinits = 0;
+  } else if (rx < next.lastRx) {
+    // Counters restart when the peer is re-added (our own probe) or the device recreated: a
+    // reset is no sign that anything arrived.
+    next.lastRx = rx;
   }
   if (sample.pq === "stale") {
     return {

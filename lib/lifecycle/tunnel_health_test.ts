@@ -67,6 +67,20 @@ Deno.test("tunnel health: silence is probed with a handshake; unanswered, it is 
   assert.equal(back.track.reinits, 0);
 });
 
+Deno.test("tunnel health: counters reset by our own probe (peer re-added) are not traffic", () => {
+  const policy = { stallMs: 5000 };
+  let track: HealthTrack = initialTrack(0);
+  let rx = 5000;
+  const health: string[] = [];
+  for (let t = 0; t <= 12_000; t += 1000) {
+    const v = assessTunnel(track, sample(t, rx), policy);
+    track = v.track;
+    health.push(v.health);
+    if (v.reinitiate) rx = 0; // remove + re-add zeroes the peer's counters
+  }
+  assert.equal(health.at(-1), "degraded");
+});
+
 Deno.test("tunnel health: an idle but healthy tunnel answers the probe and never looks degraded", () => {
   const policy = { stallMs: 5000 };
   let track: HealthTrack = initialTrack(0);

@@ -111,7 +111,7 @@ export async function startLanMock(topo: Topology) {
 }
 
 export async function waitUntil<T>(
-  fn: () => Promise<T | undefined | false>,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
   ms: number,
 ) {
