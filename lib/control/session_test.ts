@@ -314,3 +314,31 @@ Deno.test("session: stop is bounded when the control plane hangs", async () => {
   assert.equal(h.session.state, "stopped");
   assert.ok(h.logs.some((l) => l.level === "warning" && /final heartbeat failed/.test(l.line)));
 });
+
+Deno.test("session: beatNow sends the next heartbeat at once; outcomes and retries are reported", async () => {
+  await using cp = await startCp(60); // a minute between beats: only beatNow can send one
+  await cp.setMode({ failStatus: 503, failCount: 2, failOn: "register" });
+  const retries: string[] = [];
+  const outcomes: boolean[] = [];
+  await using h = harness(cp, {
+    sleep: (ms, signal) => abortableSleep(Math.min(ms, 60_000), signal),
+    retryInitialMs: 10,
+    retryMaxMs: 20,
+    onRegisterRetry: (err, delay) => retries.push(`${err.kind} ${err.status} ${delay}`),
+    onHeartbeat: (o) => outcomes.push(o.ok),
+  });
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  assert.deepEqual(retries, ["transient 503 5", "transient 503 10"]);
+  const nodeId = h.session.nodeId!;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(cp.heartbeats(nodeId).length, 0);
+  h.session.beatNow();
+  await waitFor("the early heartbeat", () => cp.heartbeats(nodeId).length === 1);
+  assert.deepEqual(outcomes, [true]);
+  await cp.setMode({ failStatus: 500, failOn: "heartbeat", failCount: 1 });
+  h.session.beatNow();
+  await waitFor("a failed heartbeat reported", () => outcomes.includes(false));
+  assert.deepEqual(outcomes.slice(0, 2), [true, false]);
+  await h.session.stop({ deregister: false, timeoutMs: 500 });
+});
