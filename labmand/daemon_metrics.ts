@@ -10,7 +10,10 @@ import type { Registry } from "../lib/telemetry/mod.ts";
 
 const TUNNEL_STATES: readonly TunnelHealth[] = ["none", "up", "degraded", "failed_closed", "down"];
 
-export function createDaemonMetrics(registry: Registry, now: () => number = performance.now) {
+export function createDaemonMetrics(
+  registry: Registry,
+  now: () => number = () => performance.now(),
+) {
   const registers = [registry];
   let lastOkAt: number | null = null;
   const phase = new Gauge({

@@ -12,12 +12,14 @@
  *    deregisters and exits 2 (so systemd restarts it), leaving no key material behind.
  */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { keygen } from "../labman/commands/keygen.ts";
 import { createTopology, randomSuffix, run } from "./helpers/netns.ts";
 import { type CpSide, startCpSide, startLanMock, waitUntil } from "./helpers/e2e_sides.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 interface Sample {
   t: number;
@@ -176,7 +178,26 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       const veth = links.find((l) => l.addr_info.some((a) => a.local === topo.nodeIp))!.ifname;
       const dropAt = performance.now() - t0;
       await run(["ip", "link", "set", veth, "down"], { ns: topo.node, check: true });
-      await new Promise((r) => setTimeout(r, 18_000));
+      await new Promise((r) => setTimeout(r, 14_000));
+      // The operator asks: not ready, and why.
+      const status = await run([
+        "ip",
+        "netns",
+        "exec",
+        topo.node,
+        Deno.execPath(),
+        "run",
+        ...await taskFlags("labman"),
+        `${ROOT}labman/main.ts`,
+        "status",
+        "--admin",
+        "http://127.0.0.1:9464",
+      ]);
+      assert.equal(status.code, 1, status.stdout + status.stderr);
+      assert.match(status.stdout, /NOT READY \(state: serving \(tunnel degraded: nothing received/);
+      await new Promise((r) =>
+        setTimeout(r, Math.max(0, dropAt + 18_000 - (performance.now() - t0)))
+      );
       await run(["ip", "link", "set", veth, "up"], { ns: topo.node, check: true });
       const upAt = performance.now() - t0;
       await waitUntil(
@@ -204,6 +225,14 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         30_000,
       );
       assert.equal(labmand.child.pid > 0 && samples.at(-1)!.ready, true);
+      const metrics =
+        (await run(["curl", "-sf", "http://127.0.0.1:9464/metrics"], { ns: topo.node })).stdout;
+      assert.match(metrics, /^labman_wireguard_backend_restarts_total 1$/m);
+      assert.match(metrics, /^labman_wireguard_reinitiations_total [1-9]/m);
+      assert.match(metrics, /^labman_tunnel_state\{state="up"\} 1$/m);
+      assert.match(metrics, /^labman_node_state\{state="serving"\} 1$/m);
+      assert.match(metrics, /^labman_control_heartbeat_failures_total [1-9]/m);
+      assert.match(metrics, /^labman_control_last_heartbeat_success_age_seconds \d/m);
 
       // 5. wireguard-go keeps dying: no zombie node.
       const seen = new Set<number>([first!]);
