@@ -182,7 +182,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let appliedAccepting: string | null = null;
   const applyAccepting = async () => {
     const dp = dataPlane;
-    if (!dp || stopRequested()) return;
+    if (!dp) return;
     const a = accepting(lc.state);
     const key = JSON.stringify(a);
     if (key === appliedAccepting) return;
