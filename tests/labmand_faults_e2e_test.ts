@@ -8,7 +8,9 @@
  * 2. The control plane's WireGuard restarts without the node's endpoint: recovered within 10 s.
  * 3. The node's link drops for 18 s: not ready while no traffic flows, serving again afterwards.
  * 4. wireguard-go is killed once: restarted, traffic resumes, labmand keeps running.
- * 5. wireguard-go keeps dying: labmand does not linger as a zombie — not ready at once, drains,
+ * 5. The link drops for 35 s across Rosenpass's rekey: a fresh key after it returns, never failed
+ *    closed.
+ * 6. wireguard-go keeps dying: labmand does not linger as a zombie — not ready at once, drains,
  *    deregisters and exits 2 (so systemd restarts it), leaving no key material behind.
  */
 import assert from "node:assert/strict";
@@ -30,7 +32,7 @@ interface Sample {
 
 Deno.test({
   name:
-    "labmand faults e2e: READY after the PSK, control-plane WireGuard restart, link drop, wireguard-go kills → exit 2 (root, ~2 min)",
+    "labmand faults e2e: READY after the PSK, control-plane WireGuard restart, link drops (one across a rekey), wireguard-go kills → exit 2 (root, ~3 min)",
   ignore: !isRoot,
   sanitizeResources: false, // children's pipes are closed in finally
   async fn() {
@@ -44,12 +46,14 @@ Deno.test({
     const notify = Deno.listenDatagram({ transport: "unixpacket", path: notifyPath });
     const notes: string[] = [];
     let pskAtReady: string | null = null;
+    let readyAt = 0;
     const receiving = (async () => {
       try {
         for (;;) {
           const msg = new TextDecoder().decode((await notify.receive())[0]);
           notes.push(msg);
           if (msg.includes("READY=1") && pskAtReady === null) {
+            readyAt = performance.now();
             // Read the interface the moment READY arrives.
             pskAtReady = (await run(["wg", "show", nodeIf, "preshared-keys"], { ns: topo.node }))
               .stdout.trim().split("\t")[1] ?? "";
@@ -234,7 +238,49 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       assert.match(metrics, /^labman_control_heartbeat_failures_total [1-9]/m);
       assert.match(metrics, /^labman_control_last_heartbeat_success_age_seconds \d/m);
 
-      // 5. wireguard-go keeps dying: no zombie node.
+      // 5. The link drops across Rosenpass's rekey (~120 s after the first exchange, which came
+      //    right before READY) for 35 s: rosenpass cannot exchange while it is down (0.2.3 exits on
+      //    the first send error) and is restarted within 5 s once it is back, so a fresh key lands
+      //    well inside the 180 s lifetime and the tunnel never fails closed.
+      const metric = async (name: string) => {
+        const text =
+          (await run(["curl", "-sf", "http://127.0.0.1:9464/metrics"], { ns: topo.node })).stdout;
+        return Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? NaN);
+      };
+      const exchangesBefore = await metric("labman_rosenpass_exchanges_total");
+      const rekeyDropIn = readyAt + 105_000 - performance.now();
+      await new Promise((r) => setTimeout(r, Math.max(0, rekeyDropIn)));
+      const rekeyDropAt = performance.now() - t0;
+      await run(["ip", "link", "set", veth, "down"], { ns: topo.node, check: true });
+      await new Promise((r) => setTimeout(r, 35_000));
+      await run(["ip", "link", "set", veth, "up"], { ns: topo.node, check: true });
+      const rekeyUpAt = performance.now() - t0;
+      await waitUntil(
+        () => since(rekeyUpAt).some((s) => s.traffic && s.ready),
+        "traffic and readiness after the drop across the rekey",
+        30_000,
+      );
+      const back = since(rekeyUpAt).find((s) => s.traffic && s.ready)!.t - rekeyUpAt;
+      await waitUntil(
+        async () => (await metric("labman_rosenpass_exchanges_total")) > exchangesBefore,
+        "a fresh exchange after the link returned",
+        30_000,
+      );
+      assert.equal(await metric('labman_rosenpass_state\\{state="stale"\\}'), 0);
+      console.log(
+        `link down ${((rekeyDropAt + t0 - readyAt) / 1000).toFixed(0)}–${
+          ((rekeyUpAt + t0 - readyAt) / 1000).toFixed(0)
+        } s after the first exchange: serving again ${back.toFixed(0)} ms after it returned; ` +
+          `rosenpass restarts ${await metric(
+            "labman_rosenpass_restarts_total",
+          )}, exchanges ${await metric("labman_rosenpass_exchanges_total")}`,
+      );
+      assert.ok(
+        samples.filter((s) => s.t > rekeyUpAt + back).every((s) => s.ready),
+        "no fail-closed after the link returned",
+      );
+
+      // 6. wireguard-go keeps dying: no zombie node.
       const seen = new Set<number>([first!]);
       const stormAt = performance.now() - t0;
       let exitCode: number | null = null;
