@@ -231,8 +231,10 @@ export class ControlSession implements AsyncDisposable {
         cpe = asControlPlaneError(err);
       }
       if (signal.aborted || cpe.kind !== "transient") {
+        // The error text promises a retry for transient failures; this is the last word.
+        const text = cpe.message.replace(/ — will retry.*$/, "");
         this.#log.warning("deregistration failed, giving up: {error}", {
-          error: signal.aborted ? `${cpe.message} (stop timeout reached)` : cpe.message,
+          error: signal.aborted ? `${text} (stop timeout reached)` : text,
           attempts: attempt + 1,
         });
         return;

@@ -276,6 +276,20 @@ Deno.test("session: a DELETE answered 500 is retried within the stop timeout", a
   assert.ok(h.logs.some((l) => /retrying in/.test(l.line)), JSON.stringify(h.logs));
 });
 
+Deno.test("session: a DELETE failing until the stop bound gives up without promising a retry", async () => {
+  await using cp = await startCp();
+  await using h = harness(cp);
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  await cp.setMode({ failStatus: 503, failOn: "deregister" });
+  await h.session.stop({ timeoutMs: 300 });
+  const last = h.logs.filter((l) => l.level === "warning").at(-1)!.line;
+  assert.match(last, /^deregistration failed, giving up: /);
+  assert.doesNotMatch(last, /will retry/);
+  assert.ok(cp.requests().filter((r) => r.method === "DELETE").length >= 2, "retried first");
+  assert.equal(cp.nodes().length, 1);
+});
+
 Deno.test("session: a throwing callback is logged and does not stop the loops", async () => {
   await using cp = await startCp();
   await using h = harness(cp, {
