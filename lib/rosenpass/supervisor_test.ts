@@ -364,3 +364,42 @@ Deno.test("supervisor: onInstalled fires only after the key write finished; rein
     }
   });
 });
+
+Deno.test("supervisor: the default restart delay is capped at 5 s, so a returning link is used at once", async () => {
+  await withRoot(async (root) => {
+    const { fc, clock } = fakeClock();
+    const children: FakeChild[] = [];
+    const sup = new RosenpassSupervisor({
+      config: await dummyKeysConfig(root),
+      backend: new RecordingBackend(),
+      iface: "labman0",
+      peerWgPublicKey: PEER_WG,
+      clock,
+      random: () => 1 - Number.EPSILON, // upper edge of the jitter window: the cap itself
+      maxDownMs: 3_600_000,
+      keyLifetimeMs: 3_600_000,
+      spawn: () => {
+        const c = new FakeChild();
+        children.push(c);
+        return c;
+      },
+    });
+    try {
+      await sup.start();
+      const delays: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        children.at(-1)!.exit(1);
+        await waitFor(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
+        let waited = 0;
+        while (children.length === i + 1 && waited < 60_000) {
+          await fc.tickAsync(100);
+          waited += 100;
+        }
+        delays.push(waited);
+      }
+      assert.deepEqual(delays, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000, 5_000]);
+    } finally {
+      await sup.stop();
+    }
+  });
+});
