@@ -4,6 +4,8 @@
  * in netns "cp". A probe runs every 500 ms from the control plane through the tunnel, and each
  * sample records whether traffic flowed, what `/readyz` said and the last heartbeat's `state`.
  *
+ * 0. Started before the control plane: registration is retried, a SIGHUP meanwhile is applied
+ *    after start-up.
  * 1. READY=1 arrives only once the first post-quantum PSK is on the interface (read at that moment).
  * 2. The control plane's WireGuard restarts without the node's endpoint: recovered within 10 s.
  * 3. The node's link drops for 18 s: not ready while no traffic flows, serving again afterwards.
@@ -63,7 +65,6 @@ Deno.test({
     })();
     try {
       mock = await startLanMock(topo);
-      cp = await startCpSide(topo, id, `${tmp}/cp`);
       const quiet = { out: () => {}, err: () => {} };
       assert.equal(await keygen(["--dir", `${tmp}/node`], quiet), 0);
       await Deno.writeTextFile(`${tmp}/node/token`, "e2e-token\n", { mode: 0o600 });
@@ -107,9 +108,23 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       );
       await using labmand = await startLabmand(configPath, {
         netns: topo.node,
-        timeoutMs: 60_000,
+        expectReady: false,
         env: { NOTIFY_SOCKET: notifyPath },
       });
+      const message = (l: Record<string, unknown>) => String(l.message);
+      // 0. No control plane yet: labmand retries registration; a SIGHUP now is kept, not lost,
+      //    and applied once the node serves.
+      await labmand.waitForLog((l) => l.level === "WARN" && /register/i.test(message(l)), 30_000);
+      labmand.signal("SIGHUP");
+      await labmand.waitForLog((l) => /SIGHUP during start-up/.test(message(l)));
+      cp = await startCpSide(topo, id, `${tmp}/cp`);
+      const readyLog = await labmand.waitForLog(
+        (l) => message(l).startsWith("labmand ready"),
+        60_000,
+      );
+      const proxyUrl = (readyLog.properties as { proxyUrl: string }).proxyUrl;
+      const reloaded = await labmand.waitForLog((l) => message(l).startsWith("reloaded "), 15_000);
+      assert.ok(labmand.logs.indexOf(reloaded) > labmand.logs.indexOf(readyLog));
 
       // 1. READY=1 only with the exchanged PSK already on the interface.
       await waitUntil(() => pskAtReady !== null, "READY=1", 10_000);
@@ -134,7 +149,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
           const next = performance.now() + 500;
           const chat = await cp!.call<{ ok: boolean }>({
             cmd: "chat",
-            baseUrl: labmand.proxyUrl,
+            baseUrl: proxyUrl,
             model: "s",
             timeoutMs: 1_500,
           }, 10_000).catch(() => ({ ok: false }));
