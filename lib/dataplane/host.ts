@@ -37,6 +37,9 @@ const log = getLogger("dataplane");
 /** How long a stopping Worker may take to hand over its final metrics. */
 const FINAL_SNAPSHOT_MS = 2_000;
 
+/** Time after the shutdown grace for aborted requests to unwind before the Worker is ended. */
+export const SHUTDOWN_MARGIN_MS = 2_000;
+
 /** Distributes `Omit` over a union so each message variant keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
@@ -76,7 +79,11 @@ export interface DataPlane {
   handover(settings: DataPlaneSettings, graceMs: number): Promise<void>;
   /** Workers restarted after a crash so far. */
   restarts(): number;
-  /** Stops accepting, lets in-flight requests finish within `graceMs`, then ends the Worker. */
+  /**
+   * Stops accepting, lets in-flight requests finish within `graceMs`, aborts the rest, then ends
+   * the Worker. Bounded: if the Worker has not finished `SHUTDOWN_MARGIN_MS` after the grace,
+   * it is terminated, which closes every socket it holds (upstream ones included).
+   */
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -84,8 +91,11 @@ export interface DataPlane {
 interface WorkerHandle {
   readonly addr: { hostname: string; port: number };
   request<T>(msg: WithoutId<ToWorker>): Promise<T>;
-  /** Asks the Worker to stop (graceful), then terminates it. */
-  stop(graceMs: number): Promise<void>;
+  /**
+   * Asks the Worker to stop (graceful, bounded), then terminates it; with `keepCounts` its final
+   * metrics are read first (hand-over), into `lastSnapshot`.
+   */
+  stop(graceMs: number, keepCounts?: boolean): Promise<void>;
   terminate(): void;
   readonly exited: boolean;
   /** The last metrics snapshot read from it (what has been exposed so far). */
@@ -190,21 +200,40 @@ async function spawn(
       get exited() {
         return terminated;
       },
-      async stop(graceMs: number) {
+      async stop(graceMs: number, keepCounts = false) {
         if (terminated) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          await request({ type: "shutdown", graceMs });
-          // Its final counts, so nothing it counted is lost once it is gone (bounded: a Worker
-          // that does not answer keeps the last snapshot read from it).
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const final = await Promise.race([
-            request<MetricSnapshot[]>({ type: "metrics" }).catch(() => null),
-            new Promise<null>((r) => timer = setTimeout(() => r(null), FINAL_SNAPSHOT_MS)),
-          ]);
-          clearTimeout(timer);
-          if (Array.isArray(final)) handle.lastSnapshot = final;
+          const bound = new Promise<"late">((resolve) => {
+            timer = setTimeout(() => resolve("late"), Math.max(0, graceMs) + SHUTDOWN_MARGIN_MS);
+          });
+          const asked = request({ type: "shutdown", graceMs });
+          asked.catch(() => {}); // settles after the race when the bound wins
+          const outcome = await Promise.race([asked, bound]);
+          if (outcome === "late") {
+            log.warn(
+              "data plane did not stop within {grace_ms} ms + {margin_ms} ms: terminating it",
+              {
+                grace_ms: graceMs,
+                margin_ms: SHUTDOWN_MARGIN_MS,
+              },
+            );
+          } else if (keepCounts) {
+            // A retired Worker's final counts, so nothing it counted is lost once it is gone
+            // (bounded: one that does not answer keeps the last snapshot read from it).
+            let snapTimer: ReturnType<typeof setTimeout> | undefined;
+            const final = await Promise.race([
+              request<MetricSnapshot[]>({ type: "metrics" }).catch(() => null),
+              new Promise<null>((r) => snapTimer = setTimeout(() => r(null), FINAL_SNAPSHOT_MS)),
+            ]);
+            clearTimeout(snapTimer);
+            if (Array.isArray(final)) handle.lastSnapshot = final;
+          }
         } finally {
+          clearTimeout(timer);
           terminated = true;
+          for (const p of pending.values()) p.reject(new Error("data plane terminated"));
+          pending.clear();
           worker.terminate();
         }
       },
@@ -432,7 +461,7 @@ export async function startDataPlane(
         // The predecessor is gone: its requests (and slots) went with it.
       }
       await successor.request({ type: "reserve", held }).catch(() => {});
-      previous.stop(graceMs).catch((err) =>
+      previous.stop(graceMs, true).catch((err) =>
         log.warn("previous data plane did not stop cleanly: {message}", { message: String(err) })
       ).finally(() => {
         carry(previous.lastSnapshot);

@@ -29,6 +29,8 @@ let state:
     server: Awaited<ReturnType<typeof startProxyServer>>;
     /** Replaced on reload; the listener dispatches to whichever is current. */
     proxy: ProxyHandler;
+    /** Every handler that may still have requests in flight (the current one included). */
+    handlers: Set<ProxyHandler>;
     upstream: UpstreamClientFactory;
     metrics: ReturnType<typeof createDataPlaneMetrics>;
     /** One budget for every request body, across the handlers reloads create. */
@@ -65,17 +67,25 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     metrics,
   });
   if (settings.successor) registry.router.reserveAllSlots();
+  const handlers = new Set<ProxyHandler>([proxy]);
   // Bind first, then probe: a bind failure must surface before any background work starts.
+  // The server gets a handler *object* so that, when the shutdown grace runs out, it can abort
+  // what is in flight on every handler (requests started before a reload included).
   const server = await startProxyServer({
     hostname: settings.bind.hostname,
     port: settings.bind.port,
     reusePort: settings.bind.reusePort ?? false,
-    handler: (req, info) => state!.proxy.fetch(req, info),
-    abortAll: (why) => state!.proxy.abortAll(why),
+    handler: {
+      fetch: (req, info) => state!.proxy.fetch(req, info),
+      inFlight: () => [...handlers].reduce((n, h) => n + h.inFlight(), 0),
+      abortAll: (reason) => {
+        for (const h of handlers) h.abortAll(reason);
+      },
+    },
     limits: connectionLimits(settings.proxy),
     metrics,
   });
-  state = { registry, server, proxy, upstream, metrics, bodyBudget };
+  state = { registry, server, proxy, upstream, metrics, handlers, bodyBudget };
   await registry.start();
   post({ type: "ready", addr: server.addr });
 }
@@ -128,6 +138,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       // The upstream pools (and their connection caps) are kept so no connection is dropped.
       state.bodyBudget.setLimit(msg.settings.proxy.max_body_bytes_in_flight);
       state.server.setLimits(connectionLimits(msg.settings.proxy));
+      for (const h of state.handlers) if (h.inFlight() === 0) state.handlers.delete(h);
       state.proxy = createProxyHandler({
         router: state.registry.router,
         client: state.upstream,
@@ -135,6 +146,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
         bodyBudget: state.bodyBudget,
         metrics: state.metrics,
       });
+      state.handlers.add(state.proxy);
       return;
     case "slugs":
       state.registry.slugs.replace(msg.entries);
