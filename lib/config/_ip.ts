@@ -4,12 +4,9 @@
  *
  * @module
  */
+import { inPrefix, type Ip, parseIp as parseNetIp, unbracketHost } from "../net/mod.ts";
 
-/** A parsed IP address: 4 bytes (IPv4) or 16 bytes (IPv6). */
-export interface Ip {
-  family: 4 | 6;
-  bytes: Uint8Array;
-}
+export type { Ip };
 
 /** A parsed prefix. `bare` is true when the text had no `/len` part. */
 export interface Cidr {
@@ -18,92 +15,9 @@ export interface Cidr {
   bare: boolean;
 }
 
-function parseIpv4(text: string): Ip | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  const bytes = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    // Leading zeros are rejected: some parsers read them as octal.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    bytes[i] = n;
-  }
-  return { family: 4, bytes };
-}
-
-function parseIpv6(text: string): Ip | undefined {
-  if (text.includes("%")) return undefined; // zone ids are not bindable addresses in config
-  let head = text;
-  let tailV4: Ip | undefined;
-  const lastColon = text.lastIndexOf(":");
-  if (text.slice(lastColon + 1).includes(".")) {
-    tailV4 = parseIpv4(text.slice(lastColon + 1));
-    if (!tailV4) return undefined;
-    head = text.slice(0, lastColon + 1) + "0:0";
-  }
-  const halves = head.split("::");
-  if (halves.length > 2) return undefined;
-  const toGroups = (s: string): number[] | undefined => {
-    if (s === "") return [];
-    const out: number[] = [];
-    for (const g of s.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const left = toGroups(halves[0]);
-  const right = halves.length === 2 ? toGroups(halves[1]) : [];
-  if (!left || !right) return undefined;
-  let groups: number[];
-  if (halves.length === 2) {
-    const fill = 8 - left.length - right.length;
-    if (fill < 1) return undefined;
-    groups = [...left, ...new Array<number>(fill).fill(0), ...right];
-  } else {
-    groups = left;
-  }
-  if (groups.length !== 8) return undefined;
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 0xff;
-  });
-  if (tailV4) bytes.set(tailV4.bytes, 12);
-  return { family: 6, bytes };
-}
-
-/** Parses an IPv4 or IPv6 literal (IPv6 may be written in brackets). */
+/** Parses an IPv4 or IPv6 literal; config may write IPv6 in brackets. */
 export function parseIp(text: string): Ip | undefined {
-  const t = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  return t.includes(":") ? parseIpv6(t) : parseIpv4(t);
-}
-
-/** Canonical text: dotted quad, or RFC 5952 compressed IPv6. */
-export function formatIp(ip: Ip): string {
-  if (ip.family === 4) return Array.from(ip.bytes).join(".");
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i] << 8) | ip.bytes[i + 1]);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return hex.slice(0, bestStart).join(":") + "::" + hex.slice(bestStart + bestLen).join(":");
+  return parseNetIp(unbracketHost(text));
 }
 
 /** Parses `ip/len` or a bare `ip` (prefix = full length). */
@@ -129,16 +43,6 @@ export function sameIp(a: Ip, b: Ip): boolean {
   return a.family === b.family && a.bytes.every((v, i) => v === b.bytes[i]);
 }
 
-function inPrefix(ip: Ip, net: Ip, prefix: number): boolean {
-  if (ip.family !== net.family) return false;
-  for (let bit = 0; bit < prefix; bit++) {
-    const byte = bit >> 3;
-    const mask = 0x80 >> (bit & 7);
-    if ((ip.bytes[byte] & mask) !== (net.bytes[byte] & mask)) return false;
-  }
-  return true;
-}
-
 /** True when the two prefixes share at least one address. */
 export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   if (a.ip.family !== b.ip.family) return false;
@@ -161,13 +65,7 @@ export const PRIVATE_RANGES: readonly { text: string; cidr: Cidr }[] = [
   "fe80::/10",
 ].map((text) => ({ text, cidr: cidr(text) }));
 
-const LOOPBACK_V4 = cidr("127.0.0.0/8");
-const LOOPBACK_V6 = cidr("::1/128");
 const MULTICAST = [cidr("224.0.0.0/4"), cidr("ff00::/8")];
-
-export function isLoopback(ip: Ip): boolean {
-  return inPrefix(ip, LOOPBACK_V4.ip, 8) || inPrefix(ip, LOOPBACK_V6.ip, 128);
-}
 
 export function isUnspecified(ip: Ip): boolean {
   return ip.bytes.every((b) => b === 0);

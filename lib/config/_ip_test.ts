@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  cidrOverlaps,
-  formatIp,
-  isLoopback,
-  parseCidr,
-  parseIp,
-  privateRangeOf,
-  splitHostPort,
-} from "./_ip.ts";
+import { cidrOverlaps, parseCidr, parseIp, privateRangeOf, splitHostPort } from "./_ip.ts";
+import { formatIp as fmt, isLoopbackIp as isLoopback } from "../net/mod.ts";
+import type { Ip } from "../net/mod.ts";
+
+const formatIp = (ip: Ip) => fmt(ip.bytes);
 
 Deno.test("parseIp accepts v4/v6 literals and rejects the rest", () => {
   assert.equal(formatIp(parseIp("10.0.0.1")!), "10.0.0.1");

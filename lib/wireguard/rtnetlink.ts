@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Cidr, formatIp } from "./cidr.ts";
+import type { Cidr } from "./cidr.ts";
+import { formatIp } from "../net/mod.ts";
 import {
   attr,
   NlBuilder,
