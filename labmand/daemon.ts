@@ -22,7 +22,7 @@
  */
 import { Buffer } from "node:buffer";
 import { startAdminServer } from "../lib/admin/mod.ts";
-import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts";
+import { formatIssue, type LabmanConfig, loadConfig, proxyListenAddr } from "../lib/config/mod.ts";
 import {
   ControlPlaneClient,
   ControlSession,
@@ -59,6 +59,7 @@ import { buildNodeStatus } from "./node_status.ts";
 import { installSignals, ReloadQueue } from "./signals.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
+import { joinHostPort } from "../lib/net/mod.ts";
 
 const log = getLogger("labmand");
 
@@ -93,7 +94,8 @@ async function readApiKeys(config: LabmanConfig): Promise<Record<string, string>
 }
 
 function proxyBind(config: LabmanConfig, wgAddress: string | null): DataPlaneSettings["bind"] {
-  const hostname = config.proxy.listen_addr ?? wgAddress?.split("/")[0] ?? "127.0.0.1";
+  // Loopback only when no tunnel address is known yet: never a wildcard (invariant 2).
+  const hostname = proxyListenAddr(config, wgAddress) ?? "127.0.0.1";
   return { hostname, port: config.proxy.listen_port, reusePort: true };
 }
 
@@ -280,7 +282,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
     appliedAccepting = null;
     await applyAccepting();
-    proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
+    proxyUrl = `http://${joinHostPort(dataPlane.addr.hostname, dataPlane.addr.port)}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
     lc.dispatch({ type: "dataplane_up" });
@@ -372,7 +374,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         return { ready: r.ready, checks };
       },
     });
-    adminUrl = `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}`;
+    adminUrl = `http://${joinHostPort(admin.addr.hostname, admin.addr.port)}`;
   };
 
   // --- reload ----------------------------------------------------------------------------------
@@ -591,8 +593,4 @@ async function rosenpassPublicKeyB64(config: LabmanConfig): Promise<string> {
       } — create it with "labman keygen"`,
     );
   }
-}
-
-function fmtHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }

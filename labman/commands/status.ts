@@ -10,6 +10,7 @@ import { loadConfig } from "../../lib/config/mod.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
 import { describeFetchError } from "../../lib/ops/preflight.ts";
 import { formatStatus, summarizeStatus } from "../../lib/ops/status_summary.ts";
+import { joinHostPort } from "../../lib/net/mod.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";
 
@@ -32,8 +33,7 @@ export const EXIT_UNREACHABLE = 3;
 
 /** `http://host:port` for an admin listen address (IPv6 in brackets). */
 export function adminUrl(addr: string, port: number): string {
-  const host = addr.includes(":") && !addr.startsWith("[") ? `[${addr}]` : addr;
-  return `http://${host}:${port}`;
+  return `http://${joinHostPort(addr, port)}`;
 }
 
 /** The admin URL from `--admin`, else the config, else the default; or why there is none. */

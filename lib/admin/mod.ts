@@ -7,7 +7,6 @@ export {
   type AdminServer,
   type AdminServerOptions,
   createAdminHandler,
-  isLoopback,
   type Readiness,
   startAdminServer,
 } from "./server.ts";

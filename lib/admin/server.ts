@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isLoopbackHost } from "../net/mod.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -22,10 +23,6 @@ export interface AdminServerOptions {
 export interface AdminServer {
   readonly addr: Deno.NetAddr;
   shutdown(): Promise<void>;
-}
-
-export function isLoopback(hostname: string): boolean {
-  return hostname === "::1" || hostname === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" | "readiness">) {
@@ -55,7 +52,7 @@ export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" |
 }
 
 export function startAdminServer(options: AdminServerOptions): AdminServer {
-  if (!isLoopback(options.hostname)) {
+  if (!isLoopbackHost(options.hostname)) {
     throw new RangeError(
       `Cannot start the admin listener on ${options.hostname}: it must bind loopback (127.0.0.1 or ::1)`,
     );

@@ -585,12 +585,17 @@ export function validateConfig(input: LabmanConfig): ValidationResult {
 }
 
 /**
- * The address the proxy binds: `proxy.listen_addr`, else 127.0.0.1 in local mode, else the IP of
- * `wireguard.address`; undefined until registration assigns the address.
+ * The one rule for the address the proxy binds (invariant 2): `proxy.listen_addr`, else
+ * 127.0.0.1 in local mode, else the IP of the tunnel address in use (`assigned`, the one the
+ * control plane gave, or `wireguard.address`); undefined while no address is known.
  */
-export function proxyListenAddr(config: LabmanConfig): string | undefined {
+export function proxyListenAddr(
+  config: LabmanConfig,
+  assigned?: string | null,
+): string | undefined {
   if (config.proxy.listen_addr !== undefined) return config.proxy.listen_addr;
   if (config.wireguard.mode === "off") return "127.0.0.1";
-  const cidr = config.wireguard.address ? parseCidr(config.wireguard.address) : undefined;
+  const address = assigned ?? config.wireguard.address;
+  const cidr = address ? parseCidr(address) : undefined;
   return cidr ? formatIp(cidr.ip.bytes) : undefined;
 }

@@ -11,6 +11,7 @@ import { abortableSleep } from "../control/session.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";
+import { bracketHost } from "../net/mod.ts";
 
 export type { RefNode };
 
@@ -124,7 +125,7 @@ export function startReferenceControlPlane(
     options.onRequest?.(entry);
   };
   let port = options.port ?? 0;
-  const hostForUrl = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const hostForUrl = bracketHost(hostname);
   const handler = createHandler(store, {
     tokens: options.tokens,
     wireguard: options.wireguard,
