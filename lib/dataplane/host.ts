@@ -16,14 +16,9 @@
  *
  * @module
  */
+import type { SlugEntry } from "../control/mod.ts";
 import { getLogger } from "../telemetry/mod.ts";
-import type {
-  DataPlaneSettings,
-  DataPlaneStatus,
-  FromWorker,
-  SlugEntryMessage,
-  ToWorker,
-} from "./messages.ts";
+import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
 import { dataPlanePermissions } from "./permissions.ts";
 import {
   addSnapshot,
@@ -66,7 +61,7 @@ export interface StartDataPlaneOptions {
 export interface DataPlane {
   readonly addr: { hostname: string; port: number };
   reconfigure(settings: DataPlaneSettings): Promise<void>;
-  setSlugs(entries: SlugEntryMessage[]): Promise<void>;
+  setSlugs(entries: SlugEntry[]): Promise<void>;
   setAccepting(accepting: boolean, reason?: string): Promise<void>;
   /** prom-client JSON snapshot of the data plane (all Workers, past ones' counters included). */
   metrics(): Promise<unknown[]>;
@@ -272,7 +267,7 @@ export async function startDataPlane(
   let restarts = 0;
   let stopping = false;
   let restarting: Promise<void> | null = null;
-  let lastSlugs: SlugEntryMessage[] | null = null;
+  let lastSlugs: SlugEntry[] | null = null;
   let lastAccepting: { accepting: boolean; reason?: string } | null = null;
 
   const carry = (snapshot: MetricSnapshot[]) => {
@@ -331,7 +326,7 @@ export async function startDataPlane(
 
   /** What the last replay sent, to catch changes made while it ran. */
   const replayed: {
-    slugs: SlugEntryMessage[] | null;
+    slugs: SlugEntry[] | null;
     accepting: { accepting: boolean; reason?: string } | null;
   } = { slugs: null, accepting: null };
 

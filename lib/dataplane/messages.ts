@@ -6,6 +6,7 @@
  * @module
  */
 import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/schema.ts";
+import type { SlugEntry } from "../control/mod.ts";
 
 export interface DataPlaneSettings {
   /** `reusePort` lets a successor Worker bind the same address during a reload handover. */
@@ -25,18 +26,11 @@ export interface DataPlaneSettings {
   successor?: boolean;
 }
 
-export interface SlugEntryMessage {
-  slug: string;
-  tenant: string;
-  endpoint?: string;
-  model: string;
-}
-
 /** Supervisor → Worker. Requests carry an `id` the reply echoes. */
 export type ToWorker =
   | { type: "init"; settings: DataPlaneSettings }
   | { type: "reconfigure"; id: number; settings: DataPlaneSettings }
-  | { type: "slugs"; id: number; entries: SlugEntryMessage[] }
+  | { type: "slugs"; id: number; entries: SlugEntry[] }
   | { type: "accepting"; id: number; accepting: boolean; reason?: string }
   | { type: "metrics"; id: number }
   | { type: "status"; id: number }

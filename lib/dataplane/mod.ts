@@ -11,5 +11,5 @@
  * @module
  */
 export { type DataPlane, startDataPlane, type StartDataPlaneOptions } from "./host.ts";
-export type { DataPlaneSettings, DataPlaneStatus, SlugEntryMessage } from "./messages.ts";
+export type { DataPlaneSettings, DataPlaneStatus } from "./messages.ts";
 export { dataPlanePermissions, endpointNetEntry } from "./permissions.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/schema.ts";
+import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/mod.ts";
 import { abortableSleep } from "../control/session.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";

@@ -34,14 +34,7 @@ export {
   type RouterOptions,
   type RouterStats,
 } from "./router.ts";
-export {
-  LOCAL_TENANT,
-  type SlugEntry,
-  SlugEntrySchema,
-  SlugTable,
-  SlugTableSchema,
-  type SlugTarget,
-} from "./slugs.ts";
+export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
 export { compileModelFilter, filterModels } from "./globs.ts";
 export {
   type HealthEvent,
