@@ -34,7 +34,6 @@ export {
   type ControlPlaneOperation,
   parseRetryAfter,
 } from "./errors.ts";
-export { backoffDelayMs, type BackoffOptions, retryDelayMs } from "./backoff.ts";
 export {
   abortableSleep,
   ControlSession,

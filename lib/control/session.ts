@@ -10,7 +10,7 @@
  * @module
  */
 import { getLogger } from "../telemetry/mod.ts";
-import { retryDelayMs } from "./backoff.ts";
+import { retryDelayMs } from "../timing/mod.ts";
 import type { ControlPlaneApi } from "./client.ts";
 import { ControlPlaneError } from "./errors.ts";
 import {

@@ -52,7 +52,6 @@ export {
   type ProbeOptions,
   type ProbeResult,
 } from "./discovery.ts";
-export { type Clock, systemClock } from "./clock.ts";
 export type {
   AcquireOptions,
   AcquireResult,

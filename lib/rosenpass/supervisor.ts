@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { Registry } from "prom-client";
 import type { RosenpassConfig } from "../config/schema.ts";
-import { backoffDelayMs } from "../control/backoff.ts";
+import { backoffDelayMs, type Clock, systemClock } from "../timing/mod.ts";
 import { getLogger, type Logger } from "../telemetry/mod.ts";
 import type { Base64Key, WireGuardBackend } from "../wireguard/types.ts";
 import {
@@ -18,7 +18,6 @@ import {
   type SpawnRosenpass,
   spawnRosenpass,
 } from "./child.ts";
-import { type Clock, realClock } from "./clock.ts";
 import { renderRosenpassConfig } from "./config_file.ts";
 import { checkRosenpassKeyFiles } from "./keys.ts";
 import { createRosenpassMetrics, type RosenpassMetrics } from "./metrics.ts";
@@ -111,7 +110,7 @@ export class RosenpassSupervisor {
 
   constructor(options: RosenpassSupervisorOptions) {
     this.#o = options;
-    this.#clock = options.clock ?? realClock;
+    this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? getLogger("rosenpass");
     this.#spawn = options.spawn ?? spawnRosenpass;
     this.#stateDir = options.config.state_dir;

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
+import { fakeClock } from "../../tests/helpers/fake_clock.ts";
 import { join } from "node:path";
-import FakeTimers from "@sinonjs/fake-timers";
 import { Registry } from "prom-client";
 import { RosenpassSchema } from "../config/schema.ts";
-import type { Clock } from "./clock.ts";
 import { randomPsk, RosenpassSupervisor } from "./supervisor.ts";
 import {
   captureLogs,
@@ -17,16 +16,6 @@ const PEER_WG = "mK9e4mfk1J/h7rWcmV8r7bU3i6J1oC4r3a8ZqQn0pHs=";
 const RP_PEER = "R17t+AZgNBNZy/Ig9sHD5JcrsfifVGRTJsPs18mcbZ0=";
 const KEY_A = "t5yNRAek1BRrQJ+yGzm3lmthFi0mr1XA5/IfdtYhruo=";
 const KEY_B = "daH4Ej6hEhRFYSTF+82/pn43hFd4PHyZcS8/nkFEkW0=";
-
-function fakeClock() {
-  const fc = FakeTimers.createClock(1_000_000);
-  const clock: Clock = {
-    now: () => fc.now,
-    setTimeout: (fn, ms) => fc.setTimeout(fn, ms),
-    clearTimeout: (id) => fc.clearTimeout(id as FakeTimers.TimerId),
-  };
-  return { fc, clock };
-}
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir();
@@ -43,7 +32,7 @@ function line(path: string, status = "exchanged"): string {
 
 Deno.test("supervisor restarts a crashing child with bounded jittered backoff", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const backend = new RecordingBackend();
     const registry = new Registry();
@@ -105,7 +94,7 @@ Deno.test("supervisor restarts a crashing child with bounded jittered backoff", 
 
 Deno.test("supervisor applies exchanged keys, fails closed on stale and on expiry", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const backend = new RecordingBackend();
     const registry = new Registry();
@@ -180,7 +169,7 @@ Deno.test("supervisor applies exchanged keys, fails closed on stale and on expir
 Deno.test("supervisor ignores unexpected lines, foreign key files and bad keys", async () => {
   await withRoot(async (root) => {
     const logs = captureLogs();
-    const { clock } = fakeClock();
+    const { clock } = fakeClock(1_000_000);
     const child = new FakeChild();
     const backend = new RecordingBackend();
     const sup = new RosenpassSupervisor({
@@ -310,7 +299,7 @@ Deno.test("bad restart backoff bounds fail at construction", async () => {
 
 Deno.test("supervisor: onInstalled fires only after the key write finished; reinitiate keeps the key; stop leaves no key material", async () => {
   await withRoot(async (root) => {
-    const { clock } = fakeClock();
+    const { clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const writes: { psk: string; dropSession: boolean; done: boolean }[] = [];
     let release: () => void = () => {};
@@ -367,7 +356,7 @@ Deno.test("supervisor: onInstalled fires only after the key write finished; rein
 
 Deno.test("supervisor: the default restart delay is capped at 5 s, so a returning link is used at once", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const sup = new RosenpassSupervisor({
       config: await dummyKeysConfig(root),

@@ -8,6 +8,7 @@
 import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { join } from "node:path";
 import { getLogger } from "../telemetry/mod.ts";
+import { backoffDelayMs } from "../timing/mod.ts";
 import { applyDelta } from "./device_state.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
 import { encodeSet, GET_REQUEST, parseErrno, parseGet } from "./uapi.ts";
@@ -349,7 +350,12 @@ export class UserspaceBackend implements WireGuardBackend {
     }
     inst.restarts.push(now);
     inst.restartCount++;
-    const delay = 100 * 2 ** (inst.restarts.length - 1);
+    // Exact doubling from 100 ms: one local child, nothing to spread apart.
+    const delay = backoffDelayMs(inst.restarts.length - 1, {
+      initialMs: 100,
+      maxMs: 10_000,
+      jitter: 0,
+    });
     log.warn("wireguard-go for {name} exited (code {code}); restarting in {delay} ms", {
       name: inst.spec.name,
       code: status.code,

@@ -39,3 +39,18 @@ Deno.test("Retry-After raises the delay but is capped", () => {
   assert.equal(retryDelayMs(5, 0, o), 500);
   assert.equal(retryDelayMs(0, 1e9, { ...o, maxRetryAfterMs: 20_000 }), 20_000);
 });
+
+Deno.test("jitter sets the random share below the cap; 0 is exact doubling", () => {
+  const exact = [0, 1, 2, 3, 9].map((a) =>
+    backoffDelayMs(a, { initialMs: 100, maxMs: 5000, jitter: 0 })
+  );
+  assert.deepEqual(exact, [100, 200, 400, 800, 5000]);
+  const tenth = { initialMs: 10_000, maxMs: 60_000, jitter: 0.2 };
+  assert.equal(backoffDelayMs(0, { ...tenth, random: () => 0 }), 8_000);
+  assert.equal(backoffDelayMs(0, { ...tenth, random: () => 0.5 }), 9_000);
+  assert.equal(backoffDelayMs(5, { ...tenth, random: () => 0.999999 }), 60_000);
+  assert.equal(backoffDelayMs(0, { initialMs: 1, jitter: 1, random: () => 0 }), 1, "never 0");
+  assert.equal(backoffDelayMs(60, { initialMs: 1, maxMs: Infinity, jitter: 0 }), 2 ** 52);
+  assert.throws(() => backoffDelayMs(0, { jitter: 1.5 }), /Cannot compute backoff as 'jitter'/);
+  assert.throws(() => backoffDelayMs(0, { jitter: NaN }), RangeError);
+});
