@@ -22,7 +22,7 @@ import {
   WELL_KNOWN_PORTS,
 } from "../../lib/discover/mod.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { dialectOf } from "../../lib/registry/dialects.ts";
+import { dialectOf } from "../../lib/registry/mod.ts";
 
 const USAGE =
   `usage: labman discover [--hosts LIST] [--ports LIST] [--json] [--write [--config PATH]]

@@ -21,7 +21,31 @@
  *
  * @module
  */
-export * from "./schema.ts";
+export {
+  API_PREFIX,
+  type Capabilities,
+  CapabilitiesSchema,
+  type DesiredState,
+  DesiredStateSchema,
+  type EndpointStatus,
+  type ErrorBody,
+  ErrorBodySchema,
+  formatIssues,
+  type HeartbeatRequest,
+  HeartbeatRequestSchema,
+  type HeartbeatResponse,
+  HeartbeatResponseSchema,
+  type NodeInfo,
+  type NodeState,
+  type PqState,
+  PROTOCOL_VERSION,
+  type RegisterRequest,
+  RegisterRequestSchema,
+  type RegisterResponse,
+  RegisterResponseSchema,
+  type SlugEntry,
+  SlugEntrySchema,
+} from "./schema.ts";
 export {
   type CallOptions,
   type ControlPlaneApi,
@@ -35,7 +59,6 @@ export {
   parseRetryAfter,
 } from "./errors.ts";
 export {
-  abortableSleep,
   ControlSession,
   type ControlSessionOptions,
   type HeartbeatStatus,

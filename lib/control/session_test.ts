@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
+import { abortableSleep } from "../timing/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../refcp/server.ts";
 import { ControlPlaneClient } from "./client.ts";
 import type { Capabilities, DesiredState, RegisterResponse, SlugEntry } from "./schema.ts";
 import {
-  abortableSleep,
   ControlSession,
   type ControlSessionOptions,
   type HeartbeatStatus,

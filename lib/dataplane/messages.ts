@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/schema.ts";
+import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/mod.ts";
 import type { SlugEntry } from "../control/mod.ts";
 
 export interface DataPlaneSettings {

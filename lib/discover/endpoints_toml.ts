@@ -6,7 +6,7 @@
  * @module
  */
 import { parse as parseToml } from "smol-toml";
-import { dialectOf } from "../registry/dialects.ts";
+import { dialectOf } from "../registry/mod.ts";
 import type { FoundServer } from "./scan.ts";
 import { isLoopbackHost } from "../net/mod.ts";
 

@@ -5,9 +5,7 @@
  *
  * @module
  */
-import type { ServerKind } from "../registry/dialects.ts";
-import type { Fingerprint } from "./fingerprint.ts";
-import { identifyServer } from "./identify.ts";
+import { type Fingerprint, identifyServer, type ServerKind } from "../registry/mod.ts";
 import { joinHostPort } from "../net/mod.ts";
 
 /** Default ports of each server; several share 8080 and 1234, hence the fingerprints. */

@@ -1,6 +1,6 @@
 /**
- * HTTP helpers shared by the control client, the endpoint registry and the proxy: the one
- * size-capped body reader.
+ * HTTP helpers shared by the control client, the endpoint registry, discovery and the proxy:
+ * the one size-capped body reader and the bounded GET of side probes.
  *
  * ```ts
  * import { BodyTooLargeError, readCappedText } from "../http/mod.ts";
@@ -16,3 +16,10 @@ export {
   type ReadCappedResult,
   readCappedText,
 } from "./read_capped.ts";
+export {
+  boundedGet,
+  type BoundedGetOptions,
+  type BoundedGetResult,
+  jsonOrUndefined,
+  serverRoot,
+} from "./bounded_get.ts";

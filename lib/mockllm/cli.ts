@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { type MockMode, parseModePatch } from "./mode.ts";
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 import { MOCK_DIALECTS } from "./dialects.ts";
 import { type MockLlmOptions, startMockLlm } from "./server.ts";
 

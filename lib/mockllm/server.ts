@@ -25,7 +25,7 @@ import {
   embeddingVector,
   float32Base64,
 } from "./content.ts";
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 import { type DialectReply, listedModelIds, MOCK_DIALECTS, type MockDialect } from "./dialects.ts";
 import { applyModePatch, DEFAULT_MOCK_MODE, type MockMode } from "./mode.ts";
 import {

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ProxyConfig } from "../config/schema.ts";
-import type { EndpointTarget, Lease, LeaseOutcome, Router } from "../registry/types.ts";
+import type { ProxyConfig } from "../config/mod.ts";
+import type { EndpointTarget, Lease, LeaseOutcome, Router } from "../registry/mod.ts";
 import {
   type CounterSeries,
   counterSeries,

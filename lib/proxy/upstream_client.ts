@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { ProxyConfig } from "../config/schema.ts";
-import type { EndpointTarget } from "../registry/types.ts";
+import type { ProxyConfig } from "../config/mod.ts";
+import type { EndpointTarget } from "../registry/mod.ts";
 import { FetchUpstreamClient } from "./fetch_upstream_client.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 import type { UpstreamClient, UpstreamClientOptions } from "./upstream_types.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/mod.ts";
-import { abortableSleep } from "../control/session.ts";
+import { abortableSleep } from "../timing/mod.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";

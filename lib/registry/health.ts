@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { HealthConfig } from "../config/schema.ts";
+import type { HealthConfig } from "../config/mod.ts";
 import { backoffDelayMs } from "../timing/mod.ts";
 
 export type HealthStatus = "unknown" | "healthy" | "unhealthy";

@@ -35,7 +35,7 @@ export {
   type RouterStats,
 } from "./router.ts";
 export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
-export { compileModelFilter, filterModels } from "./globs.ts";
+export { compileModelFilter } from "./globs.ts";
 export {
   type HealthEvent,
   type HealthPolicy,
@@ -52,6 +52,16 @@ export {
   type ProbeOptions,
   type ProbeResult,
 } from "./discovery.ts";
+export { type Dialect, dialectOf, DIALECTS, type ServerKind } from "./dialects.ts";
+export {
+  type Fingerprint,
+  fingerprint,
+  FINGERPRINT_PATHS,
+  type FingerprintPath,
+  type Observation,
+  type Observations,
+} from "./fingerprint.ts";
+export { type IdentifyOptions, identifyServer } from "./identify.ts";
 export type {
   AcquireOptions,
   AcquireResult,

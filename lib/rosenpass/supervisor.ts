@@ -7,10 +7,10 @@
  */
 import { join } from "node:path";
 import { Registry } from "prom-client";
-import type { RosenpassConfig } from "../config/schema.ts";
+import type { RosenpassConfig } from "../config/mod.ts";
 import { backoffDelayMs, type Clock, systemClock } from "../timing/mod.ts";
 import { getLogger, type Logger } from "../telemetry/mod.ts";
-import type { Base64Key, WireGuardBackend } from "../wireguard/types.ts";
+import type { Base64Key, WireGuardBackend } from "../wireguard/mod.ts";
 import {
   type ChildExit,
   forEachLine,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { backoffDelayMs, retryDelayMs } from "./backoff.ts";
+import { abortableSleep, backoffDelayMs, retryDelayMs } from "./mod.ts";
 
 Deno.test("backoff grows exponentially, stays within [cap/2, cap] and caps at maxMs", () => {
   const lo = { initialMs: 100, maxMs: 1000, random: () => 0 };
@@ -53,4 +53,15 @@ Deno.test("jitter sets the random share below the cap; 0 is exact doubling", () 
   assert.equal(backoffDelayMs(60, { initialMs: 1, maxMs: Infinity, jitter: 0 }), 2 ** 52);
   assert.throws(() => backoffDelayMs(0, { jitter: 1.5 }), /Cannot compute backoff as 'jitter'/);
   assert.throws(() => backoffDelayMs(0, { jitter: NaN }), RangeError);
+});
+
+Deno.test("abortableSleep resolves early on abort and leaves no timer", async () => {
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const sleeping = abortableSleep(60_000, ac.signal);
+  ac.abort();
+  await sleeping;
+  assert.ok(performance.now() - t0 < 1_000);
+  await abortableSleep(1, AbortSignal.abort());
+  await abortableSleep(5, new AbortController().signal);
 });

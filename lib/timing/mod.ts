@@ -10,3 +10,4 @@
  */
 export { type Clock, systemClock } from "./clock.ts";
 export { backoffDelayMs, type BackoffOptions, retryDelayMs } from "./backoff.ts";
+export { abortableSleep } from "./sleep.ts";

@@ -185,11 +185,6 @@ export function newRouteMessage(oif: number, dst: Cidr): Uint8Array {
     .bytes(RTA_DST, dst.bytes).u32(RTA_OIF, oif).finish();
 }
 
-export function delRouteMessage(oif: number, dst: Cidr): Uint8Array {
-  return new NlBuilder(RTM_DELROUTE, ACKED).extra(rtmsg(dst, familyOf(dst)))
-    .bytes(RTA_DST, dst.bytes).u32(RTA_OIF, oif).finish();
-}
-
 export function getRouteMessage(family: 4 | 6): Uint8Array {
   const hdr = new Uint8Array(RTMSG_LEN);
   hdr[0] = family === 4 ? AF_INET : AF_INET6;
