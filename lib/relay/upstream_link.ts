@@ -1,0 +1,240 @@
+/**
+ * The control-plane side of the relay: one WebSocket to `websocket_url`, authenticated with the
+ * node token, reconnecting with jittered exponential backoff.
+ *
+ * Delivery is at-least-once within a bound: every upstream frame stays in the outbox until the
+ * control plane confirms it with an `ack` whose `correlation_id` names it (cumulative: frames on
+ * one connection arrive in order, so an ack confirms everything sent before it). After a
+ * reconnect the unconfirmed frames are sent again in their original order; the control plane
+ * drops duplicates by `msg_id`. The outbox is bounded by count and bytes, dropping the oldest.
+ *
+ * @module
+ */
+import { backoffDelayMs } from "../control/backoff.ts";
+import { getLogger } from "../telemetry/mod.ts";
+import { BoundedQueue } from "./bounded_queue.ts";
+
+const log = getLogger("relay", "upstream");
+
+export interface UpstreamLinkOptions {
+  /** `ws://` or `wss://` URL from registration. */
+  url: string;
+  /** Node token, sent as `Authorization: Bearer …`. */
+  token: string;
+  /** Unconfirmed frames kept for replay. @default 1000 */
+  maxMessages?: number;
+  /** @default 4194304 */
+  maxBytes?: number;
+  /** Longest inbound frame accepted from the control plane. @default 262144 */
+  maxFrameBytes?: number;
+  /** @default 500 */
+  retryInitialMs?: number;
+  /** @default 30000 */
+  retryMaxMs?: number;
+  /** A connection attempt that has not opened within this is abandoned. @default 10000 */
+  connectTimeoutMs?: number;
+  /** Inbound text frame from the control plane. */
+  onFrame: (text: string) => void;
+  /** Connection state changes (for logs, metrics and observers). */
+  onState?: (state: "connected" | "disconnected") => void;
+}
+
+interface Outgoing {
+  seq: number;
+  msgId: string;
+  text: string;
+  bytes: number;
+}
+
+export interface UpstreamStats {
+  connected: boolean;
+  queued: number;
+  queuedBytes: number;
+  dropped: number;
+  sent: number;
+  reconnects: number;
+}
+
+export class UpstreamLink {
+  readonly #o: UpstreamLinkOptions;
+  readonly #outbox: BoundedQueue<Outgoing>;
+  #ws: WebSocket | null = null;
+  #open = false;
+  #seq = 0;
+  /** Lowest `seq` not yet written to the current connection. */
+  #nextToSend = 0;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = true;
+  #sent = 0;
+  #reconnects = 0;
+  #closed = Promise.resolve();
+
+  constructor(options: UpstreamLinkOptions) {
+    this.#o = options;
+    this.#outbox = new BoundedQueue({
+      maxItems: options.maxMessages ?? 1000,
+      maxBytes: options.maxBytes ?? 4 * 1024 * 1024,
+      policy: "drop_oldest",
+    });
+  }
+
+  get connected(): boolean {
+    return this.#open;
+  }
+
+  stats(): UpstreamStats {
+    return {
+      connected: this.#open,
+      queued: this.#outbox.length,
+      queuedBytes: this.#outbox.bytes,
+      dropped: this.#outbox.dropped,
+      sent: this.#sent,
+      reconnects: this.#reconnects,
+    };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  /** Queues one encoded envelope; sends it now when connected. */
+  send(msgId: string, text: string): void {
+    const item = { seq: this.#seq++, msgId, text, bytes: text.length };
+    for (const lost of this.#outbox.push(item)) {
+      if (lost.seq >= this.#nextToSend || !this.#open) {
+        log.warn("control-plane outbox full: dropped unsent message {msgId}", {
+          msgId: lost.msgId,
+        });
+      }
+    }
+    this.#flush();
+  }
+
+  /** The control plane acknowledged `msgId`: it and everything queued before it are delivered. */
+  confirm(msgId: string): boolean {
+    let target = -1;
+    for (const it of this.#outbox) {
+      if (it.seq >= this.#nextToSend) break;
+      if (it.msgId === msgId) {
+        target = it.seq;
+        break;
+      }
+    }
+    if (target < 0) return false;
+    while (this.#outbox.length && this.#outbox.peek()!.seq <= target) this.#outbox.shift();
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      ws.close(1001, "labmand stopping");
+      await this.#closed;
+    }
+  }
+
+  /** Drops the current connection as a network failure would (tests, link health checks). */
+  reset(): void {
+    this.#ws?.close(4000, "reset");
+  }
+
+  #flush(): void {
+    const ws = this.#ws;
+    if (!this.#open || !ws) return;
+    for (const it of this.#outbox) {
+      if (it.seq < this.#nextToSend) continue;
+      try {
+        ws.send(it.text);
+      } catch {
+        return;
+      }
+      this.#nextToSend = it.seq + 1;
+      this.#sent++;
+    }
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    let ws: WebSocket;
+    try {
+      // Deno extends the WebSocket constructor with `headers` (not in the DOM typings).
+      ws = new WebSocket(
+        this.#o.url,
+        { headers: { authorization: `Bearer ${this.#o.token}` } } as unknown as string[],
+      );
+    } catch (err) {
+      log.error("Cannot connect to the control-plane relay {url}: {message}", {
+        url: this.#o.url,
+        message: (err as Error).message,
+      });
+      this.#retry();
+      return;
+    }
+    this.#ws = ws;
+    const closed = Promise.withResolvers<void>();
+    this.#closed = closed.promise;
+    const openTimer = setTimeout(() => {
+      if (!this.#open) ws.close();
+    }, this.#o.connectTimeoutMs ?? 10_000);
+    ws.onopen = () => {
+      clearTimeout(openTimer);
+      this.#open = true;
+      if (this.#attempt > 0) this.#reconnects++;
+      this.#attempt = 0;
+      // Everything still unconfirmed goes again, oldest first.
+      this.#nextToSend = this.#outbox.peek()?.seq ?? this.#seq;
+      log.info("relay connected to the control plane at {url}", { url: this.#o.url });
+      this.#o.onState?.("connected");
+      this.#flush();
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") return;
+      const max = this.#o.maxFrameBytes ?? 262_144;
+      if (ev.data.length > max) {
+        log.warn("control plane sent a {n}-byte frame (limit {max}); dropped", {
+          n: ev.data.length,
+          max,
+        });
+        return;
+      }
+      this.#o.onFrame(ev.data);
+    };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      clearTimeout(openTimer);
+      const wasOpen = this.#open;
+      this.#open = false;
+      if (this.#ws === ws) this.#ws = null;
+      closed.resolve();
+      if (wasOpen) {
+        log.warn("relay link to the control plane closed ({code} {reason})", {
+          code: ev.code,
+          reason: ev.reason,
+        });
+        this.#o.onState?.("disconnected");
+      }
+      this.#retry();
+    };
+  }
+
+  #retry(): void {
+    if (this.#stopped) return;
+    const delay = backoffDelayMs(this.#attempt++, {
+      initialMs: this.#o.retryInitialMs ?? 500,
+      maxMs: this.#o.retryMaxMs ?? 30_000,
+    });
+    if (this.#attempt === 5 || this.#attempt % 20 === 0) {
+      log.warn("relay: {n} failed attempts to reach {url}; retrying in {delay} ms", {
+        n: this.#attempt,
+        url: this.#o.url,
+        delay,
+      });
+    }
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+}
