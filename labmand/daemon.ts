@@ -36,6 +36,7 @@ import {
   readPrivateKey,
 } from "../lib/wireguard/mod.ts";
 import { buildNodeStatus, type NodeRunState } from "./node_status.ts";
+import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 
@@ -168,6 +169,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let tunnel: Tunnel | null = null;
   let dataPlane: DataPlane | null = null;
   let admin: ReturnType<typeof startAdminServer> | null = null;
+  let relay: DaemonRelay | null = null;
   let statusTimer: ReturnType<typeof setInterval> | undefined;
   // Latest data-plane and tunnel snapshots: heartbeats read these synchronously.
   let dpStatus: DataPlaneStatus | null = null;
@@ -186,6 +188,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   const teardown = async () => {
     clearInterval(statusTimer);
+    await relay?.stop().catch(() => {});
     if (dataPlane) {
       log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
         grace: config.proxy.shutdown_grace_ms,
@@ -357,6 +360,36 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       });
     }
     const adminUrl = admin ? `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}` : null;
+
+    // --- Portman relay (docs/protocol.md) ------------------------------------------------
+    // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
+    relay = await startDaemonRelay({
+      config,
+      ...(reg && config.control_plane
+        ? {
+          websocketUrl: reg.websocket_url,
+          nodeToken: await readNodeToken(config),
+          nodeId: reg.node_id,
+        }
+        : {}),
+      setSlugs: async (entries) => {
+        pendingSlugs = entries;
+        await dataPlane!.setSlugs(entries);
+      },
+      // The relay's `drain` goes through the same path as a control-plane desired state.
+      drain: async (reason) => {
+        log.info("drain requested over the relay: {reason}", { reason });
+        desired = "draining";
+        if (runState !== "starting" && runState !== "stopping") runState = desired;
+        await applyDesired();
+      },
+      status: () => dpStatus,
+    }).catch((err) => {
+      log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
+        message: (err as Error).message,
+      });
+      return null;
+    });
 
     // --- readiness -----------------------------------------------------------------------
     if (tunnel) {

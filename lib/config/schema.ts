@@ -103,7 +103,7 @@ export const PortmanSchema = z.strictObject({
   listen_addr: z.string().min(1).default("127.0.0.1"),
   listen_port: z.number().int().min(1).max(65535).default(7070),
   /** Shared secret Portman sends as `Authorization: Bearer …`; created (mode 0600) if missing. */
-  secret_file: z.string().min(1).default("/etc/labman/portman.secret"),
+  secret_file: z.string().min(1).default("/var/lib/labman/portman.secret"),
   /** Let a Portman that sends no credential in (original crate; single-user nodes only). */
   allow_unauthenticated: z.boolean().default(false),
   /** Largest frame accepted either way. */

@@ -141,11 +141,23 @@ export function newMsgId(prefix = "lm"): string {
   return `${prefix}-${crypto.randomUUID()}-${counter.toString(36)}`;
 }
 
+/** Envelope fields other than `kind` and `payload`, all optional. */
+export interface EnvelopeFields {
+  msg_id?: string;
+  site_id?: string;
+  agent_id?: string;
+  direction?: Direction;
+  ts?: string;
+  v?: number;
+  correlation_id?: string;
+  directive_id?: string;
+}
+
 /** Builds a typed envelope with a fresh `msg_id` and `ts`. */
 export function makeEnvelope<K extends MessageKind>(
   kind: K,
   payload: PayloadOf<K>,
-  fields: Partial<Omit<Envelope, "kind" | "payload">> = {},
+  fields: EnvelopeFields = {},
 ): Envelope {
   const direction: Direction = fields.direction ??
     (KINDS[kind].direction === "down" ? "down" : "up");

@@ -16,6 +16,7 @@ export {
   decodeEnvelope,
   type DecodeOptions,
   encodeEnvelope,
+  type EnvelopeFields,
   errorEnvelope,
   makeEnvelope,
   newMsgId,

@@ -83,7 +83,20 @@ export const EnvelopeSchema = z.looseObject({
   title: "Envelope",
   description: "One JSON text frame on /agent or the control-plane link",
 });
-export type Envelope = z.infer<typeof EnvelopeSchema> & { direction: Direction };
+/** A decoded envelope: `direction` normalized, unknown fields kept for relaying. */
+export interface Envelope {
+  msg_id: string;
+  site_id?: string;
+  agent_id?: string;
+  direction: Direction;
+  kind: string;
+  ts?: string;
+  v?: number;
+  correlation_id?: string;
+  directive_id?: string;
+  payload: Record<string, unknown>;
+  [extension: string]: unknown;
+}
 
 // --- upstream payloads (Portman → control plane) ------------------------------------------
 

@@ -9,8 +9,8 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
-  errorEnvelope,
   type ErrorCode,
+  errorEnvelope,
   isDirective,
   makeEnvelope,
   ProtocolError,
@@ -192,7 +192,11 @@ export class RelayRouter {
       }
       const id = env.agent_id;
       if (!id) {
-        throw new ProtocolError("INVALID_ENVELOPE", "agent_id: required on register_agent", env.msg_id);
+        throw new ProtocolError(
+          "INVALID_ENVELOPE",
+          "agent_id: required on register_agent",
+          env.msg_id,
+        );
       }
       if (id === LABMAN_AGENT_ID) {
         throw new ProtocolError("AGENT_MISMATCH", `agent_id: "${id}" is reserved`, env.msg_id);
