@@ -328,6 +328,10 @@ Deno.test("relay: the control-plane link drops and comes back under a steady str
     15_000,
   );
   assert.ok(cp.relay.connections >= before + 2, "the link reconnected after each drop");
+  assert.ok(
+    labmand.logs.filter((l) => String(l.message).includes("relay link to the control plane closed"))
+      .length >= 2,
+  );
   // Order is kept: the accepted stream is the sent one.
   const got = cp.relay.messages().map((m) => m.envelope.msg_id).filter((id) => sent.includes(id));
   assert.deepEqual(got, sent);
