@@ -101,6 +101,8 @@ export async function dataPlaneSettings(
     logging: config.logging,
     // Without a control plane there is nobody to send a slug table: route model ids as they are.
     localMode: config.wireguard.mode === "off" || !config.control_plane,
+    // Usage goes to the control plane as the relay's usage_report: only counted when it can.
+    usage: config.portman.enabled && !!config.control_plane,
   };
 }
 
@@ -384,6 +386,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         await applyDesired();
       },
       status: () => dpStatus,
+      takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
     }).catch((err) => {
       log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
         message: (err as Error).message,

@@ -10,7 +10,8 @@
 import type { LabmanConfig } from "../lib/config/mod.ts";
 import type { SlugEntry } from "../lib/control/mod.ts";
 import type { DataPlaneStatus } from "../lib/dataplane/mod.ts";
-import { makeEnvelope, type UsageEntry } from "../lib/protocol/mod.ts";
+import { makeEnvelope } from "../lib/protocol/mod.ts";
+import type { UsageRow } from "../lib/proxy/mod.ts";
 import { ensurePortmanSecret, type Relay, startRelay } from "../lib/relay/mod.ts";
 import { getLogger } from "../lib/telemetry/mod.ts";
 
@@ -29,7 +30,7 @@ export interface DaemonRelayOptions {
   /** Latest data-plane snapshot (free slots per endpoint and model). */
   status: () => DataPlaneStatus | null;
   /** Token usage accumulated since the last call (and reset by it). */
-  takeUsage?: () => Promise<UsageEntry[]>;
+  takeUsage?: () => Promise<UsageRow[]>;
 }
 
 export interface DaemonRelay {
@@ -122,7 +123,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
         period_start: periodStart.toISOString(),
         period_end: periodEnd.toISOString(),
         source: "labman",
-        entries,
+        entries: entries.map((r) => ({ ...r })),
       }));
     }
     periodStart = periodEnd;

@@ -383,3 +383,46 @@ function maskedTextFrame(text: string): Uint8Array {
   for (let i = 0; i < len; i++) out[head.length + 4 + i] = data[i]! ^ mask[i % 4]!;
   return out;
 }
+
+Deno.test("relay: labman reports token usage of proxied answers (JSON and the stream's usage chunk) per tenant/slug", async () => {
+  await using mock = await startMockLlm({ models: ["llama-3.1-8b"] });
+  await using cp = await startCp();
+  const cfg = await config(cp.url, mock.url);
+  await using labmand = await startLabmand(cfg.path);
+  await cp.relay.waitForConnections(1);
+  const sdk = new OpenAI({ baseURL: labmand.proxyUrl, apiKey: "x", maxRetries: 0 });
+  const messages = [{ role: "user" as const, content: "Hello there" }];
+  const plain = await sdk.chat.completions.create({ model: "llama-3.1-8b", messages });
+  let streamed: OpenAI.CompletionUsage | null | undefined;
+  const stream = await sdk.chat.completions.create({
+    model: "llama-3.1-8b",
+    messages,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  for await (const chunk of stream) if (chunk.usage) streamed = chunk.usage;
+  assert.ok(plain.usage && streamed);
+
+  const want = {
+    prompt_tokens: plain.usage.prompt_tokens + streamed.prompt_tokens,
+    completion_tokens: plain.usage.completion_tokens + streamed.completion_tokens,
+    total_tokens: plain.usage.total_tokens + streamed.total_tokens,
+  };
+  // Reports come every interval; sum them until both requests are accounted for.
+  let got = { requests: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  await until(() => {
+    got = { requests: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    for (const m of cp.relay.messages()) {
+      if (m.envelope.kind !== "usage_report") continue;
+      assert.equal(m.envelope.payload.source, "labman");
+      for (const e of m.envelope.payload.entries as Record<string, number & string>[]) {
+        assert.equal(e.tenant, "local");
+        assert.equal(e.slug, "llama-3.1-8b");
+        assert.equal(e.endpoint, "gpu0");
+        for (const k of Object.keys(got) as (keyof typeof got)[]) got[k] += e[k];
+      }
+    }
+    return got.requests >= 2;
+  }, "usage reports covering both requests");
+  assert.deepEqual(got, { requests: 2, ...want });
+});

@@ -13,6 +13,7 @@ import type {
   ToWorker,
 } from "./messages.ts";
 import { dataPlanePermissions } from "./permissions.ts";
+import type { UsageRow } from "../proxy/usage.ts";
 
 const log = getLogger("dataplane");
 
@@ -36,6 +37,8 @@ export interface DataPlane {
   /** prom-client JSON snapshot of the Worker's registry. */
   metrics(): Promise<unknown[]>;
   status(): Promise<DataPlaneStatus>;
+  /** Token usage since the last call (the relay's `usage_report`); empty unless `usage`. */
+  takeUsage(): Promise<UsageRow[]>;
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then ends the Worker. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -132,6 +135,7 @@ export async function startDataPlane(
       setAccepting: (accepting, reason) => request({ type: "accepting", accepting, reason }),
       metrics: () => request({ type: "metrics" }),
       status: () => request({ type: "status" }),
+      takeUsage: () => request({ type: "usage" }),
       async shutdown(graceMs: number) {
         if (terminated) return;
         try {

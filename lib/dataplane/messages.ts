@@ -18,6 +18,8 @@ export interface DataPlaneSettings {
   logging: LoggingConfig;
   /** Local mode: the slug table is the identity over discovered models. */
   localMode: boolean;
+  /** Account token usage per (tenant, slug, endpoint, model) for the relay. @default false */
+  usage?: boolean;
 }
 
 export interface SlugEntryMessage {
@@ -35,6 +37,7 @@ export type ToWorker =
   | { type: "accepting"; id: number; accepting: boolean; reason?: string }
   | { type: "metrics"; id: number }
   | { type: "status"; id: number }
+  | { type: "usage"; id: number }
   | { type: "shutdown"; id: number; graceMs: number };
 
 export interface DataPlaneStatus {

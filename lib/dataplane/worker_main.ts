@@ -14,6 +14,7 @@ import {
   startProxyServer,
   type UpstreamClientFactory,
   upstreamOptionsFromConfig,
+  UsageLedger,
 } from "../proxy/mod.ts";
 import { createDataPlaneMetrics, getLogger, setupLogging } from "../telemetry/mod.ts";
 import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
@@ -29,6 +30,7 @@ let state:
     proxy: ProxyHandler;
     upstream: UpstreamClientFactory;
     metrics: ReturnType<typeof createDataPlaneMetrics>;
+    usage: UsageLedger | undefined;
   }
   | undefined;
 
@@ -44,11 +46,13 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     localMode: settings.localMode,
   });
   const upstream = createUpstreamClients(upstreamOptionsFromConfig(settings.proxy));
+  const usage = settings.usage ? new UsageLedger() : undefined;
   const proxy = createProxyHandler({
     router: registry.router,
     client: upstream,
     proxy: settings.proxy,
     metrics,
+    usage,
   });
   // Bind first, then probe: a bind failure must surface before any background work starts.
   const server = await startProxyServer({
@@ -57,7 +61,7 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     reusePort: settings.bind.reusePort ?? false,
     handler: (req, info) => state!.proxy.fetch(req, info),
   });
-  state = { registry, server, proxy, upstream, metrics };
+  state = { registry, server, proxy, upstream, metrics, usage };
   await registry.start();
   post({ type: "ready", addr: server.addr });
 }
@@ -113,6 +117,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
         client: state.upstream,
         proxy: msg.settings.proxy,
         metrics: state.metrics,
+        usage: state.usage,
       });
       return;
     case "slugs":
@@ -125,6 +130,8 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return await state.metrics.registry.getMetricsAsJSON();
     case "status":
       return await status();
+    case "usage":
+      return state.usage?.take() ?? [];
     case "shutdown":
       state.registry.router.setAccepting(false, "node is shutting down");
       await state.server.shutdown(msg.graceMs);
