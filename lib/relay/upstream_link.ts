@@ -133,7 +133,7 @@ export class UpstreamLink {
     clearTimeout(this.#timer);
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
-      ws.close(1001, "labmand stopping");
+      ws.close(1000, "labmand stopping");
       await this.#closed;
     }
   }
