@@ -114,8 +114,8 @@ Deno.test("router: direction enforced from the control plane; duplicates dropped
   const slugs: unknown[] = [];
   const drains: string[] = [];
   const { router, up } = setup({
-    onUpdateRegistry: async (s) => void slugs.push(s),
-    onDrain: async (r) => void drains.push(r),
+    onUpdateRegistry: (s) => Promise.resolve(void slugs.push(s)),
+    onDrain: (r) => Promise.resolve(void drains.push(r)),
   });
   await router.fromControlPlane(frame("heartbeat", { status: "ready" }, { msg_id: "bad-1" }));
   assert.equal(up.at(-1)!.payload.code, "WRONG_DIRECTION");
