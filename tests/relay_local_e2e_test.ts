@@ -29,7 +29,7 @@ async function startCp(): Promise<ReferenceControlPlane> {
   });
 }
 
-async function config(cpUrl: string | null, mockUrl: string, portman = "") {
+async function config(cpUrl: string | null, mockUrl: string, portman = "", ttlS = 1) {
   const dir = await Deno.makeTempDir({ prefix: "labman-relay-" });
   const path = `${dir}/labman.toml`;
   const port = freePort();
@@ -59,7 +59,7 @@ listen_port = ${freePort()}
 [portman]
 listen_port = ${port}
 secret_file = "${secretFile}"
-directive_ttl_s = 1
+directive_ttl_s = ${ttlS}
 report_interval_s = 0.5
 ${portman}
 
@@ -256,7 +256,7 @@ Deno.test("relay: clients without the secret are refused; credential-less Portma
 Deno.test("relay: directives for an absent Portman are held, then answered with AGENT_UNAVAILABLE; update_registry and drain are labman's own", async () => {
   await using mock = await startMockLlm({ models: ["llama-3.1-8b"] });
   await using cp = await startCp();
-  const cfg = await config(cp.url, mock.url);
+  const cfg = await config(cp.url, mock.url, "", 2);
   await using labmand = await startLabmand(cfg.path);
   await cp.relay.waitForConnections(1);
 
@@ -272,10 +272,10 @@ Deno.test("relay: directives for an absent Portman are held, then answered with 
   assert.equal(expired.payload.code, "AGENT_UNAVAILABLE");
 
   // A held directive is delivered when its agent registers within the TTL.
+  await using pm = await connectPortman(cfg.url, await secretOf(cfg.secretFile));
   const held = directive("preload_model", { model: "llama-3.1-8b" }, "portman-1");
   cp.relay.send(held);
   await cp.relay.waitFor((e) => e.kind === "ack" && e.correlation_id === held.msg_id);
-  await using pm = await connectPortman(cfg.url, await secretOf(cfg.secretFile));
   pm.send(up("register_agent", { agent_version: "1" }));
   await pm.waitFor((e) => e.msg_id === held.msg_id);
 

@@ -13,6 +13,7 @@
 import { backoffDelayMs } from "../control/backoff.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import { BoundedQueue } from "./bounded_queue.ts";
+import { connectWs, type WsClient, WsHandshakeError } from "./ws_client.ts";
 
 const log = getLogger("relay", "upstream");
 
@@ -33,6 +34,8 @@ export interface UpstreamLinkOptions {
   retryMaxMs?: number;
   /** A connection attempt that has not opened within this is abandoned. @default 10000 */
   connectTimeoutMs?: number;
+  /** Ping the control plane after this much silence. @default 20000 */
+  pingIntervalMs?: number;
   /** Inbound text frame from the control plane. */
   onFrame: (text: string) => void;
   /** Connection state changes (for logs, metrics and observers). */
@@ -58,7 +61,7 @@ export interface UpstreamStats {
 export class UpstreamLink {
   readonly #o: UpstreamLinkOptions;
   readonly #outbox: BoundedQueue<Outgoing>;
-  #ws: WebSocket | null = null;
+  #ws: WsClient | null = null;
   #open = false;
   #seq = 0;
   /** Lowest `seq` not yet written to the current connection. */
@@ -131,11 +134,8 @@ export class UpstreamLink {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    const ws = this.#ws;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
-      ws.close(1000, "labmand stopping");
-      await this.#closed;
-    }
+    this.#ws?.close(1000, "labmand stopping");
+    await this.#closed;
   }
 
   /** Drops the current connection as a network failure would (tests, link health checks). */
@@ -160,66 +160,48 @@ export class UpstreamLink {
 
   #connect(): void {
     if (this.#stopped) return;
-    let ws: WebSocket;
-    try {
-      // Deno extends the WebSocket constructor with `headers` (not in the DOM typings).
-      ws = new WebSocket(
-        this.#o.url,
-        { headers: { authorization: `Bearer ${this.#o.token}` } } as unknown as string[],
-      );
-    } catch (err) {
-      log.error("Cannot connect to the control-plane relay {url}: {message}", {
-        url: this.#o.url,
-        message: (err as Error).message,
-      });
-      this.#retry();
-      return;
-    }
-    this.#ws = ws;
+    const attempt = connectWs(this.#o.url, {
+      headers: { authorization: `Bearer ${this.#o.token}` },
+      maxMessageBytes: this.#o.maxFrameBytes ?? 262_144,
+      timeoutMs: this.#o.connectTimeoutMs ?? 10_000,
+      ...(this.#o.pingIntervalMs ? { pingIntervalMs: this.#o.pingIntervalMs } : {}),
+    });
     const closed = Promise.withResolvers<void>();
     this.#closed = closed.promise;
-    const openTimer = setTimeout(() => {
-      if (!this.#open) ws.close();
-    }, this.#o.connectTimeoutMs ?? 10_000);
-    ws.onopen = () => {
-      clearTimeout(openTimer);
+    attempt.then((ws) => {
+      if (this.#stopped) {
+        ws.close(1000, "labmand stopping");
+        ws.closed.then(() => closed.resolve());
+        return;
+      }
+      this.#ws = ws;
       this.#open = true;
       if (this.#attempt > 0) this.#reconnects++;
       this.#attempt = 0;
       // Everything still unconfirmed goes again, oldest first.
       this.#nextToSend = this.#outbox.peek()?.seq ?? this.#seq;
       log.info("relay connected to the control plane at {url}", { url: this.#o.url });
+      ws.onmessage = (text) => this.#o.onFrame(text);
       this.#o.onState?.("connected");
       this.#flush();
-    };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return;
-      const max = this.#o.maxFrameBytes ?? 262_144;
-      if (ev.data.length > max) {
-        log.warn("control plane sent a {n}-byte frame (limit {max}); dropped", {
-          n: ev.data.length,
-          max,
-        });
-        return;
-      }
-      this.#o.onFrame(ev.data);
-    };
-    ws.onerror = () => {};
-    ws.onclose = (ev) => {
-      clearTimeout(openTimer);
-      const wasOpen = this.#open;
-      this.#open = false;
-      if (this.#ws === ws) this.#ws = null;
-      closed.resolve();
-      if (wasOpen) {
-        log.warn("relay link to the control plane closed ({code} {reason})", {
-          code: ev.code,
-          reason: ev.reason,
-        });
+      ws.closed.then(({ code, reason }) => {
+        this.#open = false;
+        if (this.#ws === ws) this.#ws = null;
+        closed.resolve();
+        log.warn("relay link to the control plane closed ({code} {reason})", { code, reason });
         this.#o.onState?.("disconnected");
+        this.#retry();
+      });
+    }, (err: Error) => {
+      closed.resolve();
+      if (this.#attempt === 0 || err instanceof WsHandshakeError) {
+        log.warn("Cannot connect the relay to {url}: {message}", {
+          url: this.#o.url,
+          message: err.message,
+        });
       }
       this.#retry();
-    };
+    });
   }
 
   #retry(): void {
