@@ -62,6 +62,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     maxFrameBytes: p.max_frame_bytes,
     directiveQueueMax: p.directive_queue_max,
     directiveTtlMs: p.directive_ttl_s * 1000,
+    maxHeldBytes: p.upstream_queue_bytes,
   });
   if (options.upstream) {
     link = new UpstreamLink({

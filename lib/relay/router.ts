@@ -51,6 +51,10 @@ export interface RouterOptions {
   directiveQueueMax?: number;
   /** How long a held directive waits for its agent. @default 60000 */
   directiveTtlMs?: number;
+  /** Distinct agents directives may be held for. @default 64 */
+  maxHeldAgents?: number;
+  /** Bytes of held directives across all agents. @default 4194304 */
+  maxHeldBytes?: number;
   /** Invalid frames tolerated per connection before it is closed. @default 20 */
   maxInvalidFrames?: number;
   /** @default Date.now */
@@ -68,7 +72,6 @@ interface AgentState {
 
 interface HeldDirective {
   env: Envelope;
-  text: string;
   bytes: number;
   expiresAt: number;
 }
@@ -145,6 +148,11 @@ export class RelayRouter {
     if (!a || a.link?.connId !== connId) return;
     a.link = null;
     log.info("Portman agent {agentId} disconnected", { agentId: a.agentId });
+    // Forget the oldest departed agents beyond a bound (a restarting Portman may change its id).
+    for (const [id, other] of this.#agents) {
+      if (this.#agents.size <= 64) break;
+      if (!other.link && !this.#held.has(id)) this.#agents.delete(id);
+    }
     // The control plane learns of it as a heartbeat labman sends on the agent's behalf.
     this.#up(makeEnvelope("heartbeat", { status: "disconnected", source: "labman" }, {
       agent_id: a.agentId,
@@ -383,7 +391,19 @@ export class RelayRouter {
   }
 
   #hold(key: string, env: Envelope): void {
+    const text = encodeEnvelope(env);
     let q = this.#held.get(key);
+    // Agent ids in directives are control-plane input: bound the number of queues and the bytes
+    // held across all of them, not just per queue (invariant 9).
+    let heldBytes = 0;
+    for (const h of this.#held.values()) heldBytes += h.bytes;
+    if (
+      (!q && this.#held.size >= (this.#o.maxHeldAgents ?? 64)) ||
+      heldBytes + text.length > (this.#o.maxHeldBytes ?? 4 * 1024 * 1024)
+    ) {
+      this.#answerDirective(env, "QUEUE_FULL", "the relay holds as many directives as it may");
+      return;
+    }
     if (!q) {
       q = new BoundedQueue<HeldDirective>({
         maxItems: this.#o.directiveQueueMax ?? 100,
@@ -392,10 +412,8 @@ export class RelayRouter {
       });
       this.#held.set(key, q);
     }
-    const text = encodeEnvelope(env);
     const item = {
       env,
-      text,
       bytes: text.length,
       expiresAt: this.#now() + (this.#o.directiveTtlMs ?? 60_000),
     };

@@ -143,3 +143,18 @@ Deno.test("router: a slow agent's directive is held instead of lost; repeated in
   for (let i = 0; i < 3; i++) router.fromAgent(1, "nope");
   assert.deepEqual(a.closed, [1008]);
 });
+
+Deno.test("router: directives for many invented agents cannot grow memory past the held bounds", async () => {
+  const { router, up } = setup({ maxHeldAgents: 3, maxHeldBytes: 2000 });
+  for (let i = 0; i < 10; i++) {
+    await router.fromControlPlane(down("restart_agent", {}, `ghost-${i}`));
+  }
+  const codes = up.map((e) => e.payload.status ?? e.payload.code);
+  assert.deepEqual(codes.slice(0, 3), ["queued", "queued", "queued"]);
+  assert.ok(codes.slice(3).every((c) => c === "QUEUE_FULL"), codes.join());
+  up.length = 0;
+  const big = "z".repeat(900);
+  await router.fromControlPlane(down("restart_agent", { reason: big }, "ghost-0"));
+  await router.fromControlPlane(down("restart_agent", { reason: big }, "ghost-0"));
+  assert.deepEqual(up.map((e) => e.payload.status ?? e.payload.code), ["queued", "QUEUE_FULL"]);
+});
