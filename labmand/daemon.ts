@@ -387,6 +387,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       },
       status: () => dpStatus,
       takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
+      registry: supervisorMetrics,
     }).catch((err) => {
       log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
         message: (err as Error).message,

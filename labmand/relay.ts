@@ -13,7 +13,8 @@ import type { DataPlaneStatus } from "../lib/dataplane/mod.ts";
 import { makeEnvelope } from "../lib/protocol/mod.ts";
 import type { UsageRow } from "../lib/proxy/mod.ts";
 import { ensurePortmanSecret, type Relay, startRelay } from "../lib/relay/mod.ts";
-import { getLogger } from "../lib/telemetry/mod.ts";
+import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
+import { createRelayMetrics } from "../lib/relay/metrics.ts";
 
 const log = getLogger("relay");
 
@@ -31,6 +32,8 @@ export interface DaemonRelayOptions {
   status: () => DataPlaneStatus | null;
   /** Token usage accumulated since the last call (and reset by it). */
   takeUsage?: () => Promise<UsageRow[]>;
+  /** Where the relay's Prometheus metrics go (the supervisor's registry). */
+  registry?: Registry;
 }
 
 export interface DaemonRelay {
@@ -103,6 +106,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
     onUpdateRegistry: options.setSlugs,
     onDrain: options.drain,
   });
+  if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
   log.info("Portman relay listening on ws://{addr}/agent{upstream}", {
     addr: `${fmtHost(relay.addr.hostname)}:${relay.addr.port}`,
     upstream: options.websocketUrl ? ` (control plane ${options.websocketUrl})` : "",

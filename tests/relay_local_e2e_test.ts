@@ -139,6 +139,13 @@ Deno.test("relay: register_agent and heartbeat reach the control plane; preload_
     { model: "llama-3.1-8b", endpoint: "gpu0", free_slots: 4, max_slots: 4, healthy: true },
   );
 
+  // The relay's own metrics on the admin listener.
+  const metrics = await (await fetch(`${labmand.adminUrl}/metrics`)).text();
+  assert.match(metrics, /^labman_relay_agents_connected 1$/m);
+  assert.match(metrics, /^labman_relay_upstream_connected 1$/m);
+  assert.match(metrics, /^labman_relay_messages_total\{direction="up"\} [1-9]\d*$/m);
+  assert.match(metrics, /^labman_relay_messages_total\{direction="down"\} [1-9]\d*$/m);
+
   // Portman goes away: the control plane is told, on the agent's behalf.
   await pm.close();
   const gone = await cp.relay.waitFor((e) =>
