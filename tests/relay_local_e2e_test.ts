@@ -433,3 +433,28 @@ Deno.test("relay: labman reports token usage of proxied answers (JSON and the st
   }, "usage reports covering both requests");
   assert.deepEqual(got, { requests: 2, ...want });
 });
+
+Deno.test("relay: a secret readable by others or a taken port stops only the relay; the proxy serves", async () => {
+  await using mock = await startMockLlm({ models: ["m"] });
+  const cfg = await config(null, mock.url);
+  await Deno.writeTextFile(cfg.secretFile, "0123456789abcdef0123456789abcdef\n", { mode: 0o644 });
+  await Deno.chmod(cfg.secretFile, 0o644);
+  {
+    await using labmand = await startLabmand(cfg.path);
+    const err = await labmand.waitForLog((l) =>
+      String(l.message).startsWith("Cannot serve the Portman relay")
+    );
+    assert.match(String((err.properties as { message: string }).message), /chmod 600/);
+    await assert.rejects(connectPortman(cfg.url, "0123456789abcdef0123456789abcdef"));
+    const r = await fetch(`${labmand.proxyUrl}/models`);
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+  }
+  await Deno.chmod(cfg.secretFile, 0o600);
+  using _taken = Deno.listen({ hostname: "127.0.0.1", port: cfg.port });
+  await using labmand = await startLabmand(cfg.path);
+  const err = await labmand.waitForLog((l) =>
+    String(l.message).startsWith("Cannot serve the Portman relay")
+  );
+  assert.match(String((err.properties as { message: string }).message), /portman\.listen_port/);
+});
