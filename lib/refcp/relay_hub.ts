@@ -155,17 +155,29 @@ export class RelayHub {
     for (const c of this.#conns) c.socket.close(1012, "dropped by the reference control plane");
   }
 
-  /** Waits until a message matching `pred` arrived (bounded). */
-  waitFor(pred: (env: Envelope) => boolean, timeoutMs = 10_000): Promise<Envelope> {
-    return this.#until(() => this.#messages.find((m) => pred(m.envelope))?.envelope, timeoutMs);
+  /** Waits until a message matching `pred` arrived (bounded); `what` names it in the error. */
+  waitFor(
+    pred: (env: Envelope) => boolean,
+    timeoutMs = 10_000,
+    what = "a message",
+  ): Promise<Envelope> {
+    return this.#until(
+      () => this.#messages.find((m) => pred(m.envelope))?.envelope,
+      timeoutMs,
+      what,
+    );
   }
 
   /** Waits until at least `n` node connections are open. */
   waitForConnections(n = 1, timeoutMs = 10_000): Promise<number> {
-    return this.#until(() => this.#conns.size >= n ? this.#conns.size : undefined, timeoutMs);
+    return this.#until(
+      () => this.#conns.size >= n ? this.#conns.size : undefined,
+      timeoutMs,
+      `${n} connection(s)`,
+    );
   }
 
-  #until<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  #until<T>(probe: () => T | undefined, timeoutMs: number, what = "condition"): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const v = probe();
@@ -176,7 +188,14 @@ export class RelayHub {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`relay hub: condition not met within ${timeoutMs} ms`));
+        const kinds = this.#messages.slice(-20).map((m) =>
+          `${m.envelope.kind}${m.envelope.correlation_id ? `(${m.envelope.correlation_id})` : ""}`
+        );
+        reject(
+          new Error(
+            `relay hub: ${what} did not arrive within ${timeoutMs} ms; last: ${kinds.join(", ")}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);

@@ -215,8 +215,23 @@ function open(conn: Deno.Conn, initial: Uint8Array, options: WsClientOptions): W
     close(code = 1000, reason = "") {
       sendClose(code, reason);
     },
-    onmessage: null,
+    // Frames that came with the handshake answer arrive before the caller could set a handler:
+    // they wait here (bounded by the message size limit times 16) and go out when it is set.
+    get onmessage() {
+      return handler;
+    },
+    set onmessage(fn) {
+      handler = fn;
+      while (fn && early.length) fn(early.shift()!);
+    },
     closed: done.promise,
+  };
+  let handler: ((text: string) => void) | null = null;
+  const early: string[] = [];
+  const deliver = (text: string) => {
+    if (handler) handler(text);
+    else if (early.length < 16) early.push(text);
+    else fail(1008, "too many messages before the handler was set");
   };
 
   (async () => {
@@ -275,7 +290,7 @@ function open(conn: Deno.Conn, initial: Uint8Array, options: WsClientOptions): W
           } catch {
             return fail(1007, "invalid UTF-8");
           }
-          if (!closing) client.onmessage?.(text);
+          if (!closing) deliver(text);
           continue;
         }
         return fail(1002, `unknown opcode ${opcode}`);

@@ -90,3 +90,40 @@ Deno.test("ws client: a server speaking garbage after the handshake gets a proto
   assert.ok((await served) !== null, "the client sent a close frame");
   listener.close();
 });
+
+Deno.test("ws client: a message that arrives with the handshake answer is not lost", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    const buf = new Uint8Array(4096);
+    const n = (await conn.read(buf))!;
+    const key = /Sec-WebSocket-Key: (\S+)/.exec(new TextDecoder().decode(buf.subarray(0, n)))![1];
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+    );
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    const head = new TextEncoder().encode(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    const frame = new Uint8Array([0x81, 5, ...new TextEncoder().encode("hello")]);
+    const both = new Uint8Array(head.length + frame.length);
+    both.set(head);
+    both.set(frame, head.length);
+    await conn.write(both); // one segment: the answer and the first message together
+    await conn.read(buf).catch(() => null);
+    conn.close();
+  })();
+  const ws = await connectWs(`ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`);
+  await new Promise((r) => setTimeout(r, 50));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const got = await new Promise<string>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error("the early message was lost")), 2000);
+    ws.onmessage = resolve;
+  }).finally(() => clearTimeout(timer));
+  assert.equal(got, "hello");
+  ws.close();
+  await ws.closed;
+  await served;
+  listener.close();
+});
