@@ -17,6 +17,9 @@ import { connectWs, type WsClient, WsHandshakeError } from "./ws_client.ts";
 
 const log = getLogger("relay", "upstream");
 
+/** Bytes written to the control-plane socket and not yet accepted by the kernel. */
+const WRITE_QUEUE_BYTES = 1024 * 1024;
+
 export interface UpstreamLinkOptions {
   /** `ws://` or `wss://` URL from registration. */
   url: string;
@@ -72,6 +75,7 @@ export class UpstreamLink {
   #sent = 0;
   #reconnects = 0;
   #closed = Promise.resolve();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: UpstreamLinkOptions) {
     this.#o = options;
@@ -134,6 +138,7 @@ export class UpstreamLink {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#flushTimer);
     this.#ws?.close(1000, "labmand stopping");
     await this.#closed;
   }
@@ -148,6 +153,15 @@ export class UpstreamLink {
     if (!this.#open || !ws) return;
     for (const it of this.#outbox) {
       if (it.seq < this.#nextToSend) continue;
+      // A control plane that stops reading must not pile frames up in the socket's write queue:
+      // they stay in the (bounded) outbox and go once the queue drained.
+      if (ws.bufferedAmount > WRITE_QUEUE_BYTES) {
+        this.#flushTimer ??= setTimeout(() => {
+          this.#flushTimer = undefined;
+          this.#flush();
+        }, 50);
+        return;
+      }
       try {
         ws.send(it.text);
       } catch {

@@ -86,3 +86,46 @@ Deno.test("upstream link: a wrong node token never connects; it keeps retrying w
   assert.ok(c.requests().filter((r) => r.path === "/api/v1/ws" && r.status === 401).length >= 2);
   await link.stop();
 });
+
+Deno.test("upstream link: a control plane that stops reading leaves frames in the bounded outbox, not in memory", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let held: Deno.Conn | undefined;
+  const served = (async () => {
+    const conn = held = await listener.accept();
+    const buf = new Uint8Array(4096);
+    const n = (await conn.read(buf))!;
+    const key = /Sec-WebSocket-Key: (\S+)/i.exec(new TextDecoder().decode(buf.subarray(0, n)))![1];
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+    );
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    await conn.write(new TextEncoder().encode(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    ));
+    // …and never read again.
+  })();
+  const link = new UpstreamLink({
+    url: `ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`,
+    token: "tok",
+    maxMessages: 100_000,
+    maxBytes: 512 * 1024 * 1024,
+    onFrame: () => {},
+  });
+  link.start();
+  await served;
+  for (let i = 0; i < 200 && !link.connected; i++) await new Promise((r) => setTimeout(r, 10));
+  const pad = "p".repeat(4000);
+  for (let i = 0; i < 10_000; i++) {
+    const env = makeEnvelope("metrics", { cpu_pct: 1, pad }, { agent_id: "pm" });
+    link.send(env.msg_id, encodeEnvelope(env));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const s = link.stats();
+  // 40 MB offered; the socket took what the kernel buffers hold plus the 1 MiB write queue.
+  assert.ok(s.sent < 10_000, `sent ${s.sent}`);
+  assert.equal(s.queued, 10_000, "nothing is lost: unsent frames wait in the outbox");
+  held?.close();
+  await link.stop();
+  listener.close();
+});
