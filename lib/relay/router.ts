@@ -184,8 +184,7 @@ export class RelayRouter {
       (env.payload.state === "done" || env.payload.state === "failed")
     ) this.#inflight.delete(env.directive_id!);
     this.#remember(this.#recentUp, env.msg_id, a.agentId, 4096);
-    if (!env.site_id && this.#o.siteId) env.site_id = this.#o.siteId;
-    this.#up(env);
+    this.#up(env, true);
   }
 
   /** Rules that need connection state: register first, one stable agent id, correlation. */
@@ -379,7 +378,8 @@ export class RelayRouter {
   /** Sends a directive now; false when the agent's connection cannot take it. */
   #deliver(a: AgentState, env: Envelope): boolean {
     if (!a.link) return false;
-    const text = encodeEnvelope({ ...env, agent_id: a.agentId });
+    // Decoded (validated) on arrival: serialize without checking it a second time.
+    const text = JSON.stringify({ ...env, agent_id: a.agentId });
     if (!a.link.send(text)) return false;
     this.#remember(this.#inflight, env.msg_id, a.agentId, 4096);
     return true;
@@ -387,11 +387,11 @@ export class RelayRouter {
 
   #toAgentNow(agentId: string, env: Envelope): void {
     const a = this.#agents.get(agentId);
-    if (a?.link) a.link.send(encodeEnvelope({ ...env, agent_id: agentId }));
+    if (a?.link) a.link.send(JSON.stringify({ ...env, agent_id: agentId }));
   }
 
   #hold(key: string, env: Envelope): void {
-    const text = encodeEnvelope(env);
+    const text = JSON.stringify(env);
     let q = this.#held.get(key);
     // Agent ids in directives are control-plane input: bound the number of queues and the bytes
     // held across all of them, not just per queue (invariant 9).
@@ -481,10 +481,11 @@ export class RelayRouter {
     this.#up({ ...env, agent_id: env.agent_id ?? LABMAN_AGENT_ID });
   }
 
-  #up(env: Envelope): void {
+  /** `decoded`: it passed `decodeEnvelope` on arrival, so it is serialized without a re-check. */
+  #up(env: Envelope, decoded = false): void {
     if (!env.site_id && this.#o.siteId) env.site_id = this.#o.siteId;
     this.counters.up++;
-    const text = encodeEnvelope(env);
+    const text = decoded ? JSON.stringify(env) : encodeEnvelope(env);
     this.#o.onRelayed?.(env);
     this.#o.sendUp(env, text);
   }
