@@ -127,3 +127,96 @@ Deno.test("ws client: a message that arrives with the handshake answer is not lo
   await served;
   listener.close();
 });
+
+Deno.test({
+  name: "ws client: wss:// with TLS (certificate checked against the given CA)",
+  ignore: !(() => {
+    try {
+      return new Deno.Command("openssl", { args: ["version"] }).outputSync().success;
+    } catch {
+      return false;
+    }
+  })(),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "labman-wss-" });
+    try {
+      // A CA and a leaf certificate for localhost signed by it.
+      const ossl = async (...args: string[]) => {
+        const r = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+          .output();
+        assert.ok(r.success, new TextDecoder().decode(r.stderr));
+      };
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+      await ossl(
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        `${dir}/ca.key`,
+        "-out",
+        `${dir}/ca.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=labman test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+      );
+      await ossl(
+        "req",
+        ...ec,
+        "-keyout",
+        `${dir}/k.pem`,
+        "-out",
+        `${dir}/c.csr`,
+        "-subj",
+        "/CN=localhost",
+      );
+      await Deno.writeTextFile(
+        `${dir}/ext.cnf`,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+      );
+      await ossl(
+        "x509",
+        "-req",
+        "-in",
+        `${dir}/c.csr`,
+        "-CA",
+        `${dir}/ca.pem`,
+        "-CAkey",
+        `${dir}/ca.key`,
+        "-CAcreateserial",
+        "-out",
+        `${dir}/c.pem`,
+        "-days",
+        "1",
+        "-extfile",
+        `${dir}/ext.cnf`,
+      );
+      const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+      const cert = await Deno.readTextFile(`${dir}/c.pem`);
+      const key = await Deno.readTextFile(`${dir}/k.pem`);
+      await using server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+        (req) => {
+          const { socket, response } = Deno.upgradeWebSocket(req);
+          socket.onmessage = (e) => socket.send(`tls:${e.data}`);
+          return response;
+        },
+      );
+      const url = `wss://localhost:${server.addr.port}/`;
+      // Without the CA the certificate is refused.
+      await assert.rejects(connectWs(url));
+      const ws = await connectWs(url, { caCerts: [ca] });
+      const got = new Promise<string>((resolve) => ws.onmessage = resolve);
+      ws.send("hi");
+      assert.equal(await got, "tls:hi");
+      ws.close();
+      await ws.closed;
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
