@@ -370,6 +370,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       ...(reg && config.control_plane
         ? {
           websocketUrl: reg.websocket_url,
+          peerAllowedIps: tunnel ? reg.wireguard.peer.allowed_ips : [],
           nodeToken: await readNodeToken(config),
           nodeId: reg.node_id,
         }

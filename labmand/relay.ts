@@ -12,7 +12,12 @@ import type { SlugEntry } from "../lib/control/mod.ts";
 import type { DataPlaneStatus } from "../lib/dataplane/mod.ts";
 import { makeEnvelope } from "../lib/protocol/mod.ts";
 import type { UsageRow } from "../lib/proxy/mod.ts";
-import { ensurePortmanSecret, type Relay, startRelay } from "../lib/relay/mod.ts";
+import {
+  checkWebsocketUrl,
+  ensurePortmanSecret,
+  type Relay,
+  startRelay,
+} from "../lib/relay/mod.ts";
 import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
 import { createRelayMetrics } from "../lib/relay/metrics.ts";
 
@@ -22,6 +27,8 @@ export interface DaemonRelayOptions {
   config: LabmanConfig;
   /** From registration; absent without a control plane. */
   websocketUrl?: string;
+  /** The tunnel peer's allowed IPs (empty in local mode): where `websocketUrl` may point. */
+  peerAllowedIps?: string[];
   nodeToken?: string;
   nodeId?: string;
   /** `update_registry`: replace the data plane's slug table (the heartbeat `slugs` path). */
@@ -89,13 +96,25 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
       "portman.allow_unauthenticated = true: a Portman without credentials is accepted, so any local user can impersonate it (and forge usage reports)",
     );
   }
+  let websocketUrl = options.websocketUrl;
+  if (websocketUrl && options.config.control_plane) {
+    const why = checkWebsocketUrl(
+      websocketUrl,
+      options.config.control_plane.base_url,
+      options.peerAllowedIps ?? [],
+    );
+    if (why) {
+      log.error("Cannot use the control plane's websocket_url: {why}; relaying to nobody", { why });
+      websocketUrl = undefined;
+    }
+  }
   const relay = await startRelay({
     portman: p,
     secret,
-    ...(options.websocketUrl && options.nodeToken
+    ...(websocketUrl && options.nodeToken
       ? {
         upstream: {
-          url: options.websocketUrl,
+          url: websocketUrl,
           token: options.nodeToken,
           retryInitialMs: Math.min(500, options.config.control_plane?.retry_initial_ms ?? 500),
           retryMaxMs: options.config.control_plane?.retry_max_ms ?? 30_000,
@@ -109,7 +128,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
   if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
   log.info("Portman relay listening on ws://{addr}/agent{upstream}", {
     addr: `${fmtHost(relay.addr.hostname)}:${relay.addr.port}`,
-    upstream: options.websocketUrl ? ` (control plane ${options.websocketUrl})` : "",
+    upstream: websocketUrl ? ` (control plane ${websocketUrl})` : "",
   });
 
   let periodStart = new Date();

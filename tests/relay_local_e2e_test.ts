@@ -458,3 +458,42 @@ Deno.test("relay: a secret readable by others or a taken port stops only the rel
   );
   assert.match(String((err.properties as { message: string }).message), /portman\.listen_port/);
 });
+
+Deno.test("relay: a websocket_url pointing anywhere but the control plane is not dialled", async () => {
+  await using mock = await startMockLlm({ models: ["m"] });
+  // A listener standing in for a LAN host the control plane would like the node to reach.
+  const lan = Deno.listen({ hostname: "127.0.0.2", port: 0 });
+  let dialled = false;
+  const accepting = (async () => {
+    try {
+      for await (const c of lan) {
+        dialled = true;
+        c.close();
+      }
+    } catch { /* closed */ }
+  })();
+  await using cp = await startReferenceControlPlane({
+    hostname: "127.0.0.1",
+    port: 0,
+    tokens: ["good-token"],
+    wireguard: {
+      publicKey: encodeKey((await generateKeyPair()).publicKey),
+      endpoint: "192.0.2.2:51820",
+      allowedIps: ["10.90.0.1/32"],
+    },
+    websocketUrl: `ws://127.0.0.2:${(lan.addr as Deno.NetAddr).port}/api/v1/ws`,
+  });
+  const cfg = await config(cp.url, mock.url);
+  await using labmand = await startLabmand(cfg.path);
+  const err = await labmand.waitForLog((l) =>
+    String(l.message).startsWith("Cannot use the control plane's websocket_url")
+  );
+  assert.match(String((err.properties as { why: string }).why), /neither control_plane\.base_url/);
+  // Portman is still served; nothing reached the "LAN" host.
+  await using pm = await connectPortman(cfg.url, await secretOf(cfg.secretFile));
+  pm.send(up("register_agent", { agent_version: "1" }));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(dialled, false);
+  lan.close();
+  await accepting;
+});

@@ -17,3 +17,4 @@ export { UpstreamLink, type UpstreamLinkOptions, type UpstreamStats } from "./up
 export { type PortmanServer, startPortmanServer } from "./portman_server.ts";
 export { BoundedQueue, type OverflowPolicy } from "./bounded_queue.ts";
 export { ensurePortmanSecret } from "./secret.ts";
+export { checkWebsocketUrl } from "./ws_url.ts";
