@@ -238,6 +238,39 @@ Deno.test("relay: clients without the secret are refused; credential-less Portma
     }).output();
     assert.notEqual(other.code, 0);
     assert.match(new TextDecoder().decode(other.stderr), /Permission denied/);
+    // A process of another local user: cannot read the secret, and is refused without it.
+    const script = `
+      let read = "ok";
+      try { await Deno.readTextFile(${JSON.stringify(cfg.secretFile)}); } catch { read = "denied"; }
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: ${cfg.port} });
+      await c.write(new TextEncoder().encode("GET /agent HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"));
+      const buf = new Uint8Array(256);
+      const n = await c.read(buf);
+      c.close();
+      console.log(JSON.stringify({ read, status: new TextDecoder().decode(buf.subarray(0, n ?? 0)).split(" ")[1] }));
+    `;
+    const home = await Deno.makeTempDir({ prefix: "labman-nobody-" });
+    await Deno.chmod(home, 0o777);
+    const asNobody = await new Deno.Command("setpriv", {
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        Deno.execPath(),
+        "eval",
+        "--no-prompt",
+        script,
+      ],
+      env: { DENO_DIR: home, HOME: home, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    await Deno.remove(home, { recursive: true });
+    assert.ok(asNobody.success, new TextDecoder().decode(asNobody.stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(asNobody.stdout)), {
+      read: "denied",
+      status: "401",
+    });
     assert.ok(
       labmand.logs.some((l) => String(l.message).includes("missing or wrong Portman secret")),
     );
