@@ -26,6 +26,30 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "labman-relay-e2e-" });
     const children: Deno.ChildProcess[] = [];
     try {
+      // A model server on the node's LAN side.
+      const mock = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          topo.lan,
+          Deno.execPath(),
+          "run",
+          "-A",
+          `${ROOT}lib/mockllm/cli.ts`,
+          "--hostname",
+          topo.lanHostIp,
+          "--port",
+          "8000",
+          "--models",
+          "llama-3.1-8b",
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      children.push(mock);
+      const mockOut = lineReader(mock.stdout);
+      assert.match(await mockOut.next(30_000), /listening on/);
+
       const cpChild = new Deno.Command("ip", {
         args: [
           "netns",
@@ -138,6 +162,29 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       });
       assert.equal(ack.agent_id, "portman-ns");
 
+      // update_registry over the relay replaces the slug table: the new slug routes at once.
+      const upd = makeEnvelope("update_registry", {
+        slugs: [{ slug: "t-7/relay", tenant: "t-7", endpoint: "lan-gpu", model: "llama-3.1-8b" }],
+      }, { agent_id: "labman" });
+      await cp({ cmd: "relay-send", envelope: upd });
+      const updAck = await cp<Envelope>({
+        cmd: "relay-wait",
+        kind: "ack",
+        correlationId: upd.msg_id,
+      });
+      assert.equal(updAck.payload.status, "completed");
+      let chat: { ok: boolean; text?: string; error?: string } = { ok: false };
+      for (let i = 0; i < 30 && !chat.ok; i++) {
+        chat = await cp({
+          cmd: "chat",
+          baseUrl: labmand.proxyUrl,
+          model: "t-7/relay",
+          timeoutMs: 3000,
+        });
+        if (!chat.ok) await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.ok(chat.ok, JSON.stringify(chat));
+
       // Invariant 3: the Portman port is not reachable from the control plane.
       const probe = await cp<{ ok: boolean }>({
         cmd: "fetch",
@@ -155,6 +202,9 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       await cpIn.close();
       await cpChild.status;
       await cpOut.done.catch(() => {});
+      mock.kill("SIGTERM");
+      await mock.status;
+      await mockOut.done.catch(() => {});
     } finally {
       for (const c of children) {
         try {
