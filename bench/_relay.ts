@@ -37,11 +37,17 @@ export interface RelayBench {
   frameBytes: number;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
+/** Two distinct free loopback ports (both held while picked). */
+function freePorts(): [number, number] {
+  const a = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const b = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const ports: [number, number] = [
+    (a.addr as Deno.NetAddr).port,
+    (b.addr as Deno.NetAddr).port,
+  ];
+  a.close();
+  b.close();
+  return ports;
 }
 
 async function taskFlags(): Promise<string[]> {
@@ -151,7 +157,7 @@ export async function measureRelay(): Promise<RelayBench | { skipped: string }> 
     },
   });
   const dir = await Deno.makeTempDir({ prefix: "labman-bench-relay-" });
-  const portmanPort = freePort();
+  const [portmanPort, proxyPort] = freePorts();
   await Deno.writeTextFile(
     `${dir}/labman.toml`,
     `[control_plane]
@@ -162,7 +168,7 @@ node_token = "bench-token"
 mode = "off"
 
 [proxy]
-listen_port = ${freePort()}
+listen_port = ${proxyPort}
 
 [admin]
 enabled = false

@@ -11,7 +11,7 @@ import type { Envelope } from "../lib/protocol/mod.ts";
 import { makeEnvelope } from "../lib/protocol/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
-import { freePort, until } from "./helpers/netns.ts";
+import { until } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
 import { connectPortman, up } from "./helpers/portman_client.ts";
 
@@ -32,7 +32,10 @@ async function startCp(): Promise<ReferenceControlPlane> {
 async function config(cpUrl: string | null, mockUrl: string, portman = "", ttlS = 1) {
   const dir = await Deno.makeTempDir({ prefix: "labman-relay-" });
   const path = `${dir}/labman.toml`;
-  const port = freePort();
+  // Three ports at once, held while picked, so they differ (freePort alone may repeat one).
+  const held = [0, 1, 2].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const [port, proxyPort, adminPort] = held.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of held) l.close();
   const secretFile = `${dir}/portman.secret`;
   await Deno.writeTextFile(
     path,
@@ -51,10 +54,10 @@ retry_max_ms = 400
 mode = "off"
 
 [proxy]
-listen_port = ${freePort()}
+listen_port = ${proxyPort}
 
 [admin]
-listen_port = ${freePort()}
+listen_port = ${adminPort}
 
 [portman]
 listen_port = ${port}

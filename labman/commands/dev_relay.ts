@@ -18,9 +18,11 @@ export interface DevRelay extends Disposable {
   portman?: FakePortman;
 }
 
-export async function relayDevConfig(): Promise<DevRelay> {
+/** `avoid`: ports the dev config already uses (proxy, admin). */
+export async function relayDevConfig(avoid: number[] = []): Promise<DevRelay> {
   const dir = await Deno.makeTempDir({ prefix: "labman-dev-" });
-  const port = freePortSync();
+  let port = freePortSync();
+  for (let i = 0; i < 10 && avoid.includes(port); i++) port = freePortSync();
   const secretFile = `${dir}/portman.secret`;
   const demo: DevRelay = {
     toml: `[portman]\nlisten_port = ${port}\nsecret_file = "${secretFile}"\nreport_interval_s = 10`,
