@@ -22,8 +22,15 @@ export async function ensurePortmanSecret(
   if (stat === null) {
     const bytes = crypto.getRandomValues(new Uint8Array(32));
     const secret = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    await Deno.mkdir(dirname(path), { recursive: true, mode: 0o755 });
-    await Deno.writeTextFile(path, secret + "\n", { mode: 0o600, createNew: true });
+    // Like the state directory systemd makes (StateDirectoryMode=0700).
+    await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      await Deno.writeTextFile(path, secret + "\n", { mode: 0o600, createNew: true });
+    } catch (err) {
+      // Another labmand won the race: use its secret.
+      if (err instanceof Deno.errors.AlreadyExists) return ensurePortmanSecret(path);
+      throw new Error(`Cannot create portman.secret_file ${path}: ${(err as Error).message}`);
+    }
     await Deno.chmod(path, 0o600);
     return { secret, created: true };
   }
