@@ -5,6 +5,7 @@
  */
 import { configCheck } from "./commands/config_check.ts";
 import { dev } from "./commands/dev.ts";
+import { discover } from "./commands/discover.ts";
 import { doctor } from "./commands/doctor.ts";
 import { install } from "./commands/install.ts";
 import { keygen } from "./commands/keygen.ts";
@@ -18,6 +19,7 @@ const USAGE = `usage: labman <command> [options]
 Commands:
   dev               run labmand in local mode with a bundled mock model server
   status            summary from the running labmand (--json)
+  discover          find local LLM servers and print [[endpoints]] for them (--write)
   doctor            check the node, with a fix for each problem
   config check      validate a config file and print it normalised (secrets redacted)
   keygen            create the node's WireGuard and Rosenpass key pairs
@@ -31,6 +33,7 @@ Run "labman <command> --help" for a command's options.`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   dev,
+  discover,
   status,
   doctor,
   keygen,

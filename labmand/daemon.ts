@@ -3,8 +3,20 @@
  * The supervisor holds config, secrets, the WireGuard backend, the Rosenpass child and the
  * control-plane session; the data plane runs in a permission-narrowed Worker.
  *
- * Start-up order (roadmap §7.1): logging → config → keys → registration → labman0 →
- * Rosenpass → data plane bound to the WireGuard address → heartbeats → READY=1.
+ * The daemon's phase lives in one {@linkcode Lifecycle} (lib/lifecycle): the parts here only
+ * dispatch events to it, and everything observable — heartbeat `state`, `/readyz`, systemd
+ * `STATUS=`/`READY=1`/`STOPPING=1`, the router's accepting flag, metrics — is derived from it.
+ *
+ * Start-up (roadmap §7.1): logging → config → node key → admin listener → then
+ * - local mode: data plane on 127.0.0.1 (first discovery pass) → READY → registration in the
+ *   background, with real capabilities;
+ * - tunnel mode: registration (retried with backoff, the reason in STATUS=) → labman0 →
+ *   Rosenpass → data plane on the WireGuard address → first PSK on the interface → READY; the
+ *   discovered capabilities go out in an immediate heartbeat.
+ *
+ * Shutdown: draining (the heartbeat says so at once; requests get `proxy.shutdown_grace_ms`,
+ * then are aborted) → stopping (final heartbeat, DELETE retried within a bound) → Rosenpass and
+ * labman0 down, key material removed → stopped.
  *
  * @module
  */
@@ -13,9 +25,7 @@ import { startAdminServer } from "../lib/admin/mod.ts";
 import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts";
 import {
   ControlPlaneClient,
-  type ControlPlaneError,
   ControlSession,
-  type DesiredState,
   type RegisterResponse,
   type SlugEntry,
 } from "../lib/control/mod.ts";
@@ -26,17 +36,28 @@ import {
   type DataPlaneStatus,
   startDataPlane,
 } from "../lib/dataplane/mod.ts";
+import {
+  accepting,
+  assessTunnel,
+  EXIT,
+  exitCode,
+  heartbeatState,
+  initialTrack,
+  isOperating,
+  Lifecycle,
+  type LifecycleState,
+  readiness,
+  stallMsFor,
+  statusText,
+} from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
-import {
-  encodeKey,
-  generateKeyPair,
-  type InterfaceStatus,
-  publicKeyFromPrivate,
-  readPrivateKey,
-} from "../lib/wireguard/mod.ts";
-import { buildNodeStatus, type NodeRunState } from "./node_status.ts";
+import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
+import { createDaemonMetrics } from "./daemon_metrics.ts";
+import { loadNodeKeys } from "./node_keys.ts";
+import { buildNodeStatus } from "./node_status.ts";
 import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
+import { installSignals, ReloadQueue } from "./signals.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 
@@ -54,8 +75,8 @@ export interface DaemonOptions {
   onReady?: (info: { proxyUrl: string; adminUrl: string | null }) => void;
 }
 
-/** Exit codes: 0 clean stop, 1 failed to start, 2 stopped after a fatal runtime error, 3 forced. */
-export const EXIT = { ok: 0, startFailed: 1, fatal: 2, forced: 3 } as const;
+/** Exit codes (docs/operations.md): 0 clean, 1 start failed, 2 fatal, 3 forced, 4 rejected. */
+export { EXIT };
 
 async function readApiKeys(config: LabmanConfig): Promise<Record<string, string>> {
   const keys: Record<string, string> = {};
@@ -126,7 +147,8 @@ function hostName(): string {
   }
 }
 
-const notify = (fields: Record<string, string>) => sdNotify(fields);
+/** Bound on the final heartbeat plus the DELETE and its retries at shutdown. */
+export const STOP_CONTROL_MS = 10_000;
 
 /** Runs labmand until it is stopped; resolves to the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
@@ -135,61 +157,319 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const started = performance.now();
   const supervisorMetrics = new Registry();
   const localMode = config.wireguard.mode === "off";
-  const stop = Promise.withResolvers<"signal" | "fatal">();
-  let fatal: string | null = null;
-  let stopping = false;
-  let runState: NodeRunState = "starting";
-
-  // Signals first, so a stop during a long start-up (registration retries) is honoured.
-  const onStop = () => {
-    if (stopping) {
-      log.warn("second stop signal: exiting now");
-      Deno.exit(EXIT.forced);
-    }
-    stopping = true;
-    stop.resolve("signal");
-  };
-  const handleSignals = options.handleSignals ?? true;
-  let onHup = () => {};
-  const hup = () => onHup();
-  if (handleSignals) {
-    Deno.addSignalListener("SIGTERM", onStop);
-    Deno.addSignalListener("SIGINT", onStop);
-    Deno.addSignalListener("SIGHUP", hup);
-  }
-  const onAbort = () => onStop();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const cleanupSignals = () => {
-    options.signal?.removeEventListener("abort", onAbort);
-    if (!handleSignals) return;
-    Deno.removeSignalListener("SIGTERM", onStop);
-    Deno.removeSignalListener("SIGINT", onStop);
-    Deno.removeSignalListener("SIGHUP", hup);
-  };
+  const lc = new Lifecycle({
+    local: localMode,
+    hasControlPlane: config.control_plane !== undefined,
+    pq: config.rosenpass.enabled,
+  });
+  const metrics = createDaemonMetrics(supervisorMetrics);
+  metrics.update(lc.state);
 
   let session: ControlSession | null = null;
   let tunnel: Tunnel | null = null;
   let dataPlane: DataPlane | null = null;
+  let settings: DataPlaneSettings | null = null;
   let admin: ReturnType<typeof startAdminServer> | null = null;
-  let relay: DaemonRelay | null = null;
+  let adminUrl: string | null = null;
+  let proxyUrl: string | null = null;
   let statusTimer: ReturnType<typeof setInterval> | undefined;
-  // Latest data-plane and tunnel snapshots: heartbeats read these synchronously.
+  let healthTimer: ReturnType<typeof setInterval> | undefined;
+  // Latest data-plane and tunnel snapshots: heartbeats read these synchronously. The tunnel's is
+  // replaced by null when the interface cannot be read, never kept from an older read.
   let dpStatus: DataPlaneStatus | null = null;
   let wgStatus: InterfaceStatus | null = null;
   let pendingSlugs: SlugEntry[] | null = null;
-  let desired: DesiredState = "active";
+  // The Portman relay (docs/protocol.md) and the registration it dials the control plane with.
+  let relay: DaemonRelay | null = null;
+  let registration: RegisterResponse | null = null;
+  const stopRequested = () => lc.state.stopCause !== null;
 
-  const applyDesired = async () => {
-    if (!dataPlane) return;
-    const accepting = desired === "active";
-    await dataPlane.setAccepting(
-      accepting,
-      accepting ? undefined : `node is in ${desired} (requested by the control plane)`,
+  // --- everything observable is derived from the lifecycle ---------------------------------
+  let appliedAccepting: string | null = null;
+  const applyAccepting = async () => {
+    const dp = dataPlane;
+    if (!dp) return;
+    const a = accepting(lc.state);
+    const key = JSON.stringify(a);
+    if (key === appliedAccepting) return;
+    appliedAccepting = key;
+    await dp.setAccepting(a.accepting, a.reason).catch((err) =>
+      log.warn("Cannot tell the data plane to {what}: {message}", {
+        what: a.accepting ? "accept requests" : "refuse requests",
+        message: String(err),
+      })
     );
   };
+  let readySent = false;
+  let stoppingSent = false;
+  let lastStatus = "";
+  const onChange = (s: LifecycleState, prev: LifecycleState) => {
+    metrics.update(s);
+    if (s.phase !== prev.phase) {
+      log.info("state {from} -> {to}: {status}", {
+        from: prev.phase,
+        to: s.phase,
+        status: statusText(s),
+      });
+    }
+    const fields: Record<string, string> = {};
+    const text = statusText(s, proxyUrl ?? undefined);
+    if (text !== lastStatus) fields.STATUS = lastStatus = text;
+    // READY=1 means start-up is over: serving, or settled in `error` (so systemd neither times
+    // the start out nor restarts a node whose token was refused).
+    let nowReady = false;
+    if (!readySent && !stopRequested() && (isOperating(s) || s.phase === "error")) {
+      readySent = true;
+      nowReady = isOperating(s);
+      fields.READY = "1";
+    }
+    if (!stoppingSent && s.stopCause !== null) {
+      stoppingSent = true;
+      fields.STOPPING = "1";
+      // The control plane hears `draining` from the first moment of the drain.
+      session?.beatNow();
+    }
+    if (Object.keys(fields).length > 0) sdNotify(fields);
+    if (nowReady) {
+      log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
+      options.onReady?.({ proxyUrl: proxyUrl!, adminUrl });
+    }
+    void applyAccepting();
+  };
+  lc.subscribe(onChange);
 
-  const teardown = async () => {
-    clearInterval(statusTimer);
+  // --- signals and reloads -----------------------------------------------------------------
+  const requestStop = (why: string) => {
+    if (!stopRequested()) log.info("{why}: stopping", { why });
+    lc.dispatch({ type: "stop", cause: "signal" });
+  };
+  const reloads = new ReloadQueue(() =>
+    reload().catch((err) => log.error("reload failed: {message}", { message: String(err) }))
+  );
+  const removeSignals = (options.handleSignals ?? true)
+    ? installSignals({
+      onStop: (sig) => requestStop(sig),
+      onForce: (sig) => {
+        log.warn("second stop signal ({signal}): exiting now", { signal: sig });
+        Deno.exit(EXIT.forced);
+      },
+      onReload: () => {
+        if (!readySent) log.info("SIGHUP during start-up: reloading once started");
+        reloads.request();
+      },
+    })
+    : () => {};
+  const onAbort = () => requestStop("stop requested");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  void lc.until((s) => isOperating(s)).then(() => reloads.open());
+
+  // --- data plane ----------------------------------------------------------------------------
+  const launch = (s: DataPlaneSettings) => {
+    const dp: Promise<DataPlane> = startDataPlane(s, {
+      // Only the current Worker may take the daemon down; one being replaced may end as it likes.
+      async onFatal(message) {
+        if ((await dp) !== dataPlane) return;
+        log.fatal("data plane failed: {message}", { message });
+        lc.dispatch({ type: "stop", cause: "fatal", message: `data plane failed: ${message}` });
+      },
+    });
+    return dp;
+  };
+  const refresh = async () => {
+    if (dataPlane) dpStatus = await dataPlane.status().catch(() => dpStatus);
+  };
+  const startServing = async (wgAddress: string | null) => {
+    settings = await dataPlaneSettings(config, wgAddress);
+    // Resolves after the first discovery pass (bounded by health.timeout_ms).
+    dataPlane = await launch(settings);
+    if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
+    appliedAccepting = null;
+    await applyAccepting();
+    proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
+    await refresh();
+    statusTimer = setInterval(() => void refresh(), 1000);
+    await startRelay();
+    lc.dispatch({ type: "dataplane_up" });
+  };
+  // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
+  const startRelay = async () => {
+    relay = await startDaemonRelay({
+      config,
+      ...(config.control_plane ? { nodeToken: await readNodeToken(config) } : {}),
+      setSlugs: async (entries) => {
+        pendingSlugs = entries;
+        await dataPlane?.setSlugs(entries);
+      },
+      // A relayed `drain` is a desired state, exactly like the heartbeat's.
+      drain: (reason) => {
+        log.info("drain requested over the relay: {reason}", { reason });
+        lc.dispatch({ type: "desired", state: "draining" });
+        return Promise.resolve();
+      },
+      status: () => dpStatus,
+      takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
+      registry: supervisorMetrics,
+    }).catch((err) => {
+      log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
+        message: (err as Error).message,
+      });
+      return null;
+    });
+    if (registration) relay?.connect(registration, tunnelPeerIps());
+  };
+  const tunnelPeerIps = () => tunnel && registration ? registration.wireguard.peer.allowed_ips : [];
+
+  // --- tunnel health -------------------------------------------------------------------------
+  const watchTunnel = (t: Tunnel) => {
+    let track = initialTrack(performance.now());
+    const policy = { stallMs: stallMsFor(t.keepaliveS) };
+    let busy = false;
+    const tick = async () => {
+      if (busy || stopRequested()) return;
+      busy = true;
+      try {
+        const { sample, status } = await t.sample();
+        wgStatus = status;
+        const v = assessTunnel(track, sample, policy);
+        track = v.track;
+        if (v.health !== lc.state.tunnel && lc.state.tunnelUp) {
+          if (v.health === "up") {
+            log.info("tunnel {iface} carries traffic again", { iface: t.iface });
+          } else {
+            log.warn("tunnel {iface} is {health}: {detail}", {
+              iface: t.iface,
+              health: v.health,
+              detail: v.detail,
+            });
+          }
+        }
+        lc.dispatch({
+          type: "tunnel_health",
+          health: v.health,
+          ...(v.detail ? { detail: v.detail } : {}),
+        });
+        if (sample.backendFailure !== null) {
+          // A node that cannot carry traffic must not stay up looking alive: exit 2 and let
+          // systemd (Restart=on-failure) start it afresh.
+          log.fatal("{message}", { message: sample.backendFailure });
+          lc.dispatch({ type: "stop", cause: "fatal", message: sample.backendFailure });
+        } else if (v.reinitiate && isOperating(lc.state)) {
+          await t.reinitiate().catch((err) =>
+            log.warn("Cannot re-initiate the handshake: {message}", { message: String(err) })
+          );
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    healthTimer = setInterval(() => void tick(), 1000);
+  };
+
+  // --- admin listener --------------------------------------------------------------------------
+  const startAdmin = () => {
+    if (!config.admin.enabled) return;
+    admin = startAdminServer({
+      hostname: config.admin.listen_addr,
+      port: config.admin.listen_port,
+      metrics: async () => {
+        if (tunnel) await tunnel.status().catch(() => {});
+        const parts = [await supervisorMetrics.getMetricsAsJSON()];
+        const dp = dataPlane ? await dataPlane.metrics().catch(() => null) : null;
+        // deno-lint-ignore no-explicit-any -- prom-client JSON snapshot crosses the Worker boundary
+        if (dp) parts.push(dp as any);
+        return await mergeExposition(parts);
+      },
+      readiness: async () => {
+        const s = lc.state;
+        const r = readiness(s);
+        const checks: Record<string, string> = {
+          state: r.ready ? s.phase : `${s.phase} (${r.reason})`,
+        };
+        const status = dataPlane ? await dataPlane.status().catch(() => null) : null;
+        if (status) {
+          const healthy = status.endpoints.filter((e) => e.healthy).length;
+          checks.proxy = `listening on ${proxyUrl}`;
+          checks.endpoints = `${healthy}/${status.endpoints.length} healthy`;
+        }
+        if (tunnel) {
+          checks.wireguard = `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind}): ${
+            s.tunnel.replace("_", " ")
+          }`;
+          checks.pq = tunnel.pq().state;
+        }
+        if (session) {
+          checks.control_plane = session.state === "error"
+            ? `error: ${session.lastError?.message ?? "rejected"}`
+            : session.state;
+        }
+        return { ready: r.ready, checks };
+      },
+    });
+    adminUrl = `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}`;
+  };
+
+  // --- reload ----------------------------------------------------------------------------------
+  const reload = async () => {
+    if (stopRequested() || !dataPlane || !settings) return;
+    const result = await loadConfig({ path: options.configPath, checkKeyFiles: true });
+    if (!result.ok) {
+      log.error("reload rejected; keeping the running config. {count} error(s): {errors}", {
+        count: result.errors.length,
+        errors: result.errors.map(formatIssue),
+      });
+      return;
+    }
+    const next = result.config;
+    for (const w of result.warnings) log.warn("{warning}", { warning: formatIssue(w) });
+    const fixed: string[] = [];
+    if (next.proxy.listen_port !== config.proxy.listen_port) fixed.push("proxy.listen_port");
+    if (next.wireguard.mode !== config.wireguard.mode) fixed.push("wireguard.mode");
+    if (JSON.stringify(next.control_plane) !== JSON.stringify(config.control_plane)) {
+      fixed.push("control_plane");
+    }
+    if (fixed.length) {
+      log.warn("reload: {fields} changes need a restart; kept the running values", {
+        fields: fixed.join(", "),
+      });
+      next.proxy.listen_port = config.proxy.listen_port;
+      next.wireguard.mode = config.wireguard.mode;
+      next.control_plane = config.control_plane;
+    }
+    setupLogging({ level: next.logging.level, format: next.logging.format });
+    const nextSettings = await dataPlaneSettings(next, tunnel?.address ?? null);
+    if (stopRequested()) return;
+    if (needsWiderPermissions(settings, nextSettings)) {
+      // A Worker's permissions are fixed at birth. Hand over to a successor with the wider set:
+      // it binds the same address (SO_REUSEPORT) before the old one stops accepting, and the
+      // old one lets its in-flight requests finish.
+      log.info("reload: new endpoint hosts need a new data plane; handing over without downtime");
+      const previous = dataPlane;
+      const successor = await launch(nextSettings);
+      if (pendingSlugs) await successor.setSlugs(pendingSlugs);
+      dataPlane = successor;
+      appliedAccepting = null;
+      await applyAccepting();
+      previous.shutdown(next.proxy.shutdown_grace_ms).catch((err) =>
+        log.warn("previous data plane did not stop cleanly: {message}", { message: String(err) })
+      );
+    } else {
+      await dataPlane.reconfigure(nextSettings);
+    }
+    settings = nextSettings;
+    config = next;
+    log.info("reloaded {path}: {n} endpoint(s)", {
+      path: options.configPath,
+      n: next.endpoints.length,
+    });
+  };
+
+  // --- shutdown --------------------------------------------------------------------------------
+  const shutdown = async () => {
+    if (!stopRequested()) lc.dispatch({ type: "stop", cause: "signal" });
+    await reloads.close();
+    clearInterval(healthTimer);
+    // First, while the data plane still answers: the relay sends its last usage report.
     await relay?.stop().catch(() => {});
     if (dataPlane) {
       log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
@@ -197,26 +477,35 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       });
       await dataPlane.shutdown(config.proxy.shutdown_grace_ms).catch(() => {});
     }
+    clearInterval(statusTimer);
+    lc.dispatch({ type: "drained" });
     if (session) {
-      runState = "stopping";
-      await session.stop({ finalState: "stopping", deregister: true }).catch(() => {});
+      await session.stop({ finalState: "stopping", deregister: true, timeoutMs: STOP_CONTROL_MS })
+        .catch(() => {});
     }
-    await tunnel?.down().catch(() => {});
-    await admin?.shutdown();
-    cleanupSignals();
+    lc.dispatch({ type: "final_heartbeat" });
+    await tunnel?.down().catch((err) =>
+      log.warn("Cannot take the tunnel down: {message}", { message: String(err) })
+    );
+    await (admin as ReturnType<typeof startAdminServer> | null)?.shutdown().catch(() => {});
+    lc.dispatch({ type: "down" });
+    options.signal?.removeEventListener("abort", onAbort);
+    removeSignals();
   };
 
+  // --- start-up --------------------------------------------------------------------------------
+  let startFailed = false;
   try {
-    // --- keys and registration -----------------------------------------------------------
     // Read (and mode-checked) once: the public half goes to registration, the private half to
-    // the interface.
-    const wgKeys = await wireguardKeys(config);
-    let reg: RegisterResponse | null = null;
+    // the interface. Generated on first start, so the node keeps its identity across restarts.
+    // Local mode without a control plane has no use for an identity: nothing to read or create.
+    const keys = localMode && !config.control_plane ? null : await loadNodeKeys(config);
+    startAdmin();
+    const registered = Promise.withResolvers<RegisterResponse>();
     if (config.control_plane) {
       const rosenpassPublic = !localMode && config.rosenpass.enabled
         ? await rosenpassPublicKeyB64(config)
         : undefined;
-      const registered = Promise.withResolvers<RegisterResponse>();
       session = new ControlSession({
         client: new ControlPlaneClient({
           baseUrl: config.control_plane.base_url,
@@ -232,14 +521,15 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             ? { description: config.control_plane.description }
             : {}),
         },
-        wireguardPublicKey: wgKeys.publicKey,
+        wireguardPublicKey: keys!.publicKey,
         ...(rosenpassPublic ? { rosenpassPublicKey: rosenpassPublic } : {}),
         heartbeatIntervalS: config.control_plane.heartbeat_interval_s,
         retryInitialMs: config.control_plane.retry_initial_ms,
         retryMaxMs: config.control_plane.retry_max_ms,
+        stopTimeoutMs: STOP_CONTROL_MS,
         statusProvider: () =>
           buildNodeStatus({
-            state: runState,
+            state: heartbeatState(lc.state),
             uptimeS: (performance.now() - started) / 1000,
             dataPlane: dpStatus,
             pq: tunnel?.pq() ??
@@ -247,256 +537,90 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             wireguard: wgStatus,
             wireguardBackend: tunnel ? tunnel.backend.kind : "off",
           }),
-        onRegistered: (r) => registered.resolve(r),
+        onRegistered: (r) => {
+          registered.resolve(r);
+          registration = r;
+          relay?.connect(r, tunnelPeerIps());
+          log.info("registered as node {nodeId}", { nodeId: r.node_id });
+          lc.dispatch({ type: "registered" });
+        },
+        onRegisterRetry: (err, delayMs) =>
+          lc.dispatch({
+            type: "registering",
+            reason: `${err.message} (next attempt in ${Math.ceil(delayMs / 1000)} s)`,
+          }),
         onSlugs: (entries) => {
           pendingSlugs = entries;
           dataPlane?.setSlugs(entries).catch((err) =>
             log.error("Cannot apply the slug table: {message}", { message: String(err) })
           );
         },
-        onDesiredState: (state) => {
-          desired = state;
-          if (runState !== "starting" && runState !== "stopping") runState = state;
-          log.info("control plane asks for state {state}", { state });
-          applyDesired().catch(() => {});
-        },
-        onStateChange: (state, err?: ControlPlaneError) => {
+        onDesiredState: (state) => lc.dispatch({ type: "desired", state }),
+        onStateChange: (state, err) => {
           if (state === "error") {
-            registered.reject(err ?? new Error("control plane session failed"));
+            lc.dispatch({
+              type: "rejected",
+              message: err?.message ?? "the control-plane session failed",
+            });
           }
         },
+        onHeartbeat: (o) => metrics.heartbeat(o.ok),
       });
-      notify({ STATUS: `registering with ${config.control_plane.base_url}` });
-      session.start();
-      const outcome = await Promise.race([
-        registered.promise.then((r) => ({ reg: r }), (err) => ({ err: err as Error })),
-        stop.promise.then(() => null),
-      ]);
-      if (outcome === null) {
-        await teardown();
-        return EXIT.ok;
-      }
-      if ("err" in outcome) {
-        log.fatal("cannot register with the control plane: {message}", {
-          message: outcome.err.message,
-        });
-        await teardown();
-        return EXIT.startFailed;
-      }
-      reg = outcome.reg;
-      log.info("registered as node {nodeId}", { nodeId: reg.node_id });
     }
 
-    // --- tunnel --------------------------------------------------------------------------
     if (localMode) {
       log.warn('local mode (wireguard.mode = "off"): no tunnel; the proxy binds loopback only');
+      // No control plane is needed to serve: the proxy comes first, registration follows in
+      // the background with the capabilities the first discovery pass found.
+      await startServing(null);
+      session?.start();
     } else {
-      notify({ STATUS: `bringing up ${config.wireguard.interface_name}` });
-      tunnel = await bringUpTunnel({
-        config,
-        privateKey: wgKeys.privateKey!,
-        plan: planTunnel(config, reg),
-        registry: supervisorMetrics,
-      });
-      wgStatus = await tunnel.status().catch(() => null);
-    }
-
-    // --- data plane ----------------------------------------------------------------------
-    let settings = await dataPlaneSettings(config, tunnel?.address ?? null);
-    const launch = (s: DataPlaneSettings) => {
-      const dp: Promise<DataPlane> = startDataPlane(s, {
-        // Only the current Worker may take the daemon down; one being replaced may end as it likes.
-        async onFatal(message) {
-          if ((await dp) !== dataPlane) return;
-          fatal = message;
-          log.fatal("data plane failed: {message}", { message });
-          stop.resolve("fatal");
-        },
-      });
-      return dp;
-    };
-    dataPlane = await launch(settings);
-    if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-    else if (reg?.slugs) await dataPlane.setSlugs(reg.slugs);
-    await applyDesired();
-    const proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
-
-    const refresh = async () => {
-      if (!dataPlane) return;
-      dpStatus = await dataPlane.status().catch(() => dpStatus);
-      if (tunnel) wgStatus = await tunnel.status().catch(() => wgStatus);
-    };
-    await refresh();
-    statusTimer = setInterval(() => void refresh(), 1000);
-
-    // --- admin listener ------------------------------------------------------------------
-    if (config.admin.enabled) {
-      admin = startAdminServer({
-        hostname: config.admin.listen_addr,
-        port: config.admin.listen_port,
-        metrics: async () => {
-          if (tunnel) await tunnel.status().catch(() => {});
-          return await mergeExposition([
-            await supervisorMetrics.getMetricsAsJSON(),
-            // deno-lint-ignore no-explicit-any -- prom-client JSON snapshot crosses the Worker boundary
-            (await dataPlane!.metrics()) as any,
-          ]);
-        },
-        readiness: async () => {
-          const status = await dataPlane!.status();
-          const healthy = status.endpoints.filter((e) => e.healthy).length;
-          const pq = tunnel?.pq();
-          return {
-            ready: fatal === null && runState !== "starting" && runState !== "stopping",
-            checks: {
-              state: runState,
-              proxy: `listening on ${proxyUrl}`,
-              endpoints: `${healthy}/${status.endpoints.length} healthy`,
-              ...(tunnel
-                ? { wireguard: `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind})` }
-                : {}),
-              ...(pq ? { pq: pq.state } : {}),
-            },
-          };
-        },
-      });
-    }
-    const adminUrl = admin ? `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}` : null;
-
-    // --- Portman relay (docs/protocol.md) ------------------------------------------------
-    // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
-    relay = await startDaemonRelay({
-      config,
-      ...(reg && config.control_plane
-        ? {
-          websocketUrl: reg.websocket_url,
-          peerAllowedIps: tunnel ? reg.wireguard.peer.allowed_ips : [],
-          nodeToken: await readNodeToken(config),
-          nodeId: reg.node_id,
+      let reg: RegisterResponse | null = null;
+      if (session) {
+        lc.dispatch({
+          type: "registering",
+          reason: `contacting ${config.control_plane!.base_url}`,
+        });
+        session.start();
+        reg = await Promise.race([
+          registered.promise,
+          lc.until((s) => s.stopCause !== null || s.phase === "error").then(() => null),
+        ]);
+      }
+      if (!stopRequested() && lc.state.phase !== "error") {
+        tunnel = await bringUpTunnel({
+          config,
+          privateKey: keys!.privateKey!,
+          plan: planTunnel(config, reg),
+          registry: supervisorMetrics,
+        });
+        wgStatus = await tunnel.status().catch(() => null);
+        lc.dispatch({ type: "tunnel_up" });
+        const t = tunnel;
+        void t.firstPsk.then(() => {
+          log.info("first post-quantum PSK installed on {iface}", { iface: t.iface });
+          lc.dispatch({ type: "pq_installed" });
+        });
+        watchTunnel(t);
+        if (!stopRequested()) {
+          await startServing(t.address);
+          // Registration could not wait for the data plane (the address comes from it): send
+          // the discovered capabilities now rather than at the next interval.
+          session?.beatNow();
         }
-        : {}),
-      setSlugs: async (entries) => {
-        pendingSlugs = entries;
-        await dataPlane!.setSlugs(entries);
-      },
-      // The relay's `drain` goes through the same path as a control-plane desired state.
-      drain: async (reason) => {
-        log.info("drain requested over the relay: {reason}", { reason });
-        desired = "draining";
-        if (runState !== "starting" && runState !== "stopping") runState = desired;
-        await applyDesired();
-      },
-      status: () => dpStatus,
-      takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
-      registry: supervisorMetrics,
-    }).catch((err) => {
-      log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
-        message: (err as Error).message,
-      });
-      return null;
-    });
-
-    // --- readiness -----------------------------------------------------------------------
-    if (tunnel) {
-      notify({ STATUS: "waiting for the first post-quantum key exchange" });
-      const first = await Promise.race([
-        tunnel.firstPsk.then(() => true),
-        stop.promise.then(() => false),
-      ]);
-      if (!first) {
-        await teardown();
-        return fatal ? EXIT.fatal : EXIT.ok;
       }
     }
-    runState = desired;
-    notify({ READY: "1", STATUS: `serving on ${proxyUrl}` });
-    log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
-    options.onReady?.({ proxyUrl, adminUrl });
-
-    // --- reload --------------------------------------------------------------------------
-    onHup = () => {
-      reload().catch((err) => log.error("reload failed: {message}", { message: String(err) }));
-    };
-    const reload = async () => {
-      const result = await loadConfig({ path: options.configPath, checkKeyFiles: true });
-      if (!result.ok) {
-        log.error("reload rejected; keeping the running config. {count} error(s): {errors}", {
-          count: result.errors.length,
-          errors: result.errors.map(formatIssue),
-        });
-        return;
-      }
-      const next = result.config;
-      for (const w of result.warnings) log.warn("{warning}", { warning: formatIssue(w) });
-      const fixed: string[] = [];
-      if (next.proxy.listen_port !== config.proxy.listen_port) fixed.push("proxy.listen_port");
-      if (next.wireguard.mode !== config.wireguard.mode) fixed.push("wireguard.mode");
-      if (JSON.stringify(next.control_plane) !== JSON.stringify(config.control_plane)) {
-        fixed.push("control_plane");
-      }
-      if (fixed.length) {
-        log.warn("reload: {fields} changes need a restart; kept the running values", {
-          fields: fixed.join(", "),
-        });
-        next.proxy.listen_port = config.proxy.listen_port;
-        next.wireguard.mode = config.wireguard.mode;
-        next.control_plane = config.control_plane;
-      }
-      setupLogging({ level: next.logging.level, format: next.logging.format });
-      const nextSettings = await dataPlaneSettings(next, tunnel?.address ?? null);
-      if (needsWiderPermissions(settings, nextSettings)) {
-        // A Worker's permissions are fixed at birth. Hand over to a successor with the wider set:
-        // it binds the same address (SO_REUSEPORT) before the old one stops accepting, and the
-        // old one lets its in-flight requests finish.
-        log.info("reload: new endpoint hosts need a new data plane; handing over without downtime");
-        const previous = dataPlane!;
-        dataPlane = await launch(nextSettings);
-        if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-        await applyDesired();
-        previous.shutdown(next.proxy.shutdown_grace_ms).catch((err) =>
-          log.warn("previous data plane did not stop cleanly: {message}", { message: String(err) })
-        );
-      } else {
-        await dataPlane!.reconfigure(nextSettings);
-      }
-      settings = nextSettings;
-      config = next;
-      log.info("reloaded {path}: {n} endpoint(s)", {
-        path: options.configPath,
-        n: next.endpoints.length,
-      });
-    };
-
-    const why = await stop.promise;
-    notify({ STOPPING: "1", STATUS: "stopping" });
-    await teardown();
-    log.info("stopped");
-    return why === "fatal" ? EXIT.fatal : EXIT.ok;
+    await lc.until(stopRequested);
   } catch (err) {
+    startFailed = !readySent;
     log.fatal("cannot start: {message}", { message: (err as Error).message });
-    await teardown();
-    return EXIT.startFailed;
-  }
-}
-
-/**
- * The node's WireGuard key pair from `wireguard.private_key_path`. In local mode the key is only
- * an identity for registration, so a missing file yields an ephemeral public key (no private).
- */
-async function wireguardKeys(
-  config: LabmanConfig,
-): Promise<{ privateKey: string | null; publicKey: string }> {
-  try {
-    const privateKey = await readPrivateKey(config.wireguard.private_key_path);
-    return { privateKey, publicKey: encodeKey(await publicKeyFromPrivate(privateKey)) };
-  } catch (err) {
-    if (config.wireguard.mode !== "off") {
-      throw new Error(
-        `wireguard.private_key_path: ${(err as Error).message} — create it with "labman keygen"`,
-      );
+    if (!startFailed) {
+      lc.dispatch({ type: "stop", cause: "fatal", message: (err as Error).message });
     }
-    return { privateKey: null, publicKey: encodeKey((await generateKeyPair()).publicKey) };
   }
+  await shutdown();
+  log.info("stopped");
+  return startFailed ? EXIT.startFailed : exitCode(lc.state);
 }
 
 async function rosenpassPublicKeyB64(config: LabmanConfig): Promise<string> {

@@ -25,12 +25,8 @@ const log = getLogger("relay");
 
 export interface DaemonRelayOptions {
   config: LabmanConfig;
-  /** From registration; absent without a control plane. */
-  websocketUrl?: string;
-  /** The tunnel peer's allowed IPs (empty in local mode): where `websocketUrl` may point. */
-  peerAllowedIps?: string[];
+  /** The node token; without one (no control plane) the relay serves Portman and observers only. */
   nodeToken?: string;
-  nodeId?: string;
   /** `update_registry`: replace the data plane's slug table (the heartbeat `slugs` path). */
   setSlugs: (entries: SlugEntry[]) => Promise<void>;
   /** `drain`: drive the daemon's drain. */
@@ -45,6 +41,11 @@ export interface DaemonRelayOptions {
 
 export interface DaemonRelay {
   readonly relay: Relay;
+  /**
+   * Dials the control plane at the registration's `websocket_url` (again after a
+   * re-registration). `peerAllowedIps`: the tunnel peer's (empty in local mode).
+   */
+  connect(reg: { websocket_url: string; node_id: string }, peerAllowedIps: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -96,39 +97,23 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
       "portman.allow_unauthenticated = true: a Portman without credentials is accepted, so any local user can impersonate it (and forge usage reports)",
     );
   }
-  let websocketUrl = options.websocketUrl;
-  if (websocketUrl && options.config.control_plane) {
-    const why = checkWebsocketUrl(
-      websocketUrl,
-      options.config.control_plane.base_url,
-      options.peerAllowedIps ?? [],
-    );
-    if (why) {
-      log.error("Cannot use the control plane's websocket_url: {why}; relaying to nobody", { why });
-      websocketUrl = undefined;
-    }
-  }
   const relay = await startRelay({
     portman: p,
     secret,
-    ...(websocketUrl && options.nodeToken
+    ...(options.nodeToken && options.config.control_plane
       ? {
         upstream: {
-          url: websocketUrl,
-          token: options.nodeToken,
-          retryInitialMs: Math.min(500, options.config.control_plane?.retry_initial_ms ?? 500),
-          retryMaxMs: options.config.control_plane?.retry_max_ms ?? 30_000,
+          retryInitialMs: Math.min(500, options.config.control_plane.retry_initial_ms),
+          retryMaxMs: options.config.control_plane.retry_max_ms,
         },
       }
       : {}),
-    ...(options.nodeId ? { siteId: options.nodeId } : {}),
     onUpdateRegistry: options.setSlugs,
     onDrain: options.drain,
   });
   if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
-  log.info("Portman relay listening on ws://{addr}/agent{upstream}", {
+  log.info("Portman relay listening on ws://{addr}/agent", {
     addr: `${fmtHost(relay.addr.hostname)}:${relay.addr.port}`,
-    upstream: websocketUrl ? ` (control plane ${websocketUrl})` : "",
   });
 
   let periodStart = new Date();
@@ -160,6 +145,22 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
 
   return {
     relay,
+    connect(reg, peerAllowedIps) {
+      const cp = options.config.control_plane;
+      if (!cp || !options.nodeToken) return;
+      const why = checkWebsocketUrl(reg.websocket_url, cp.base_url, peerAllowedIps);
+      if (why) {
+        log.error("Cannot use the control plane's websocket_url: {why}; relaying to nobody", {
+          why,
+        });
+        return;
+      }
+      relay.connectUpstream({
+        url: reg.websocket_url,
+        token: options.nodeToken,
+        siteId: reg.node_id,
+      });
+    },
     async stop() {
       clearInterval(timer);
       // A last report so usage of the final interval is not lost.

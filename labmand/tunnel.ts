@@ -10,6 +10,8 @@ import { Buffer } from "node:buffer";
 import type { LabmanConfig } from "../lib/config/mod.ts";
 import type { RegisterResponse } from "../lib/control/mod.ts";
 import { randomPsk, type RosenpassStatus, RosenpassSupervisor } from "../lib/rosenpass/mod.ts";
+import { Counter } from "prom-client";
+import type { TunnelSample } from "../lib/lifecycle/mod.ts";
 import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
 import {
   type Base64Key,
@@ -85,12 +87,22 @@ export interface Tunnel {
   readonly iface: string;
   readonly address: string;
   readonly backend: WireGuardBackend;
-  /** Resolves when the first exchanged PSK is installed (at once when Rosenpass is off). */
+  /**
+   * Resolves once the first exchanged PSK has been *written to the interface* (at once when
+   * Rosenpass is off): the supervisor reports each completed write, nothing is polled.
+   */
   readonly firstPsk: Promise<void>;
+  /** Persistent keepalive towards the control plane, in seconds (0: off). */
+  readonly keepaliveS: number;
   pq(): { state: "active" | "waiting" | "stale" | "disabled"; psk_age_s?: number };
   rosenpassStatus(): RosenpassStatus | null;
   /** Reads the device and refreshes the WireGuard metrics. */
   status(): Promise<InterfaceStatus>;
+  /** One live health sample: backend, interface, peer counters, PQ state. Never throws. */
+  sample(): Promise<{ sample: TunnelSample; status: InterfaceStatus | null }>;
+  /** Drops the peer's session (keeping its PSK) so the next keepalive handshakes afresh. */
+  reinitiate(): Promise<void>;
+  /** Stops Rosenpass, removes the interface and every key file written for this run. */
   down(): Promise<void>;
 }
 
@@ -139,7 +151,7 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
 
   let supervisor: RosenpassSupervisor | null = null;
   let firstPsk: Promise<void> = Promise.resolve();
-  let stopPolling = false;
+  let peerPqpk: string | null = null;
   if (!plan.rosenpass) {
     log.warn(
       "rosenpass.enabled = false: the tunnel is NOT post-quantum protected (classic WireGuard only)",
@@ -154,8 +166,11 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
     if (plan.rosenpass.peerPublicKey) {
       await Deno.mkdir(config.rosenpass.state_dir, { recursive: true, mode: 0o700 });
       peerPublicKeyPath = `${config.rosenpass.state_dir}/peer.pqpk`;
+      peerPqpk = peerPublicKeyPath;
       await Deno.writeFile(peerPublicKeyPath, plan.rosenpass.peerPublicKey, { mode: 0o600 });
     }
+    const first = Promise.withResolvers<void>();
+    firstPsk = first.promise;
     supervisor = new RosenpassSupervisor({
       config: config.rosenpass,
       backend,
@@ -164,17 +179,35 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
       ...(peerPublicKeyPath ? { peerPublicKeyPath } : {}),
       peerEndpoint: plan.rosenpass.peerEndpoint,
       registry: options.registry,
+      onInstalled: (kind) => {
+        if (kind === "exchanged") first.resolve();
+      },
     });
     await supervisor.start();
-    const sv = supervisor;
-    firstPsk = (async () => {
-      while (!stopPolling && sv.status().exchanges === 0) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
   }
 
   const metrics = wireguardMetrics(options.registry);
+  let countedRestarts = 0;
+  const backendRestarts = new Counter({
+    name: "labman_wireguard_backend_restarts_total",
+    help: "Restarts of the WireGuard backend process (wireguard-go) after it exited unexpectedly.",
+    registers: [options.registry],
+    collect() {
+      const now = backend.health?.(iface).restarts ?? 0;
+      if (now > countedRestarts) this.inc(now - countedRestarts);
+      countedRestarts = now;
+    },
+  });
+  void backendRestarts;
+  const reinitiations = new Counter({
+    name: "labman_wireguard_reinitiations_total",
+    help: "Handshakes the node re-initiated because nothing came back from the control plane.",
+    registers: [options.registry],
+  });
+  const pqState = () => {
+    if (!plan.rosenpass) return "disabled" as const;
+    return supervisor?.status().state ?? "waiting";
+  };
   return {
     iface,
     address: plan.address,
@@ -187,14 +220,73 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
       return s.psk_age_s === null ? { state: s.state } : { state: s.state, psk_age_s: s.psk_age_s };
     },
     rosenpassStatus: () => supervisor?.status() ?? null,
+    keepaliveS: plan.peer.persistentKeepaliveS,
     async status() {
       const s = await wgStatus(backend, iface);
       metrics.update(s);
       return s;
     },
+    async sample() {
+      const atMs = performance.now();
+      const failure = backend.health?.(iface).failure ?? null;
+      let status: InterfaceStatus | null = null;
+      let readError: string | null = null;
+      if (failure === null) {
+        try {
+          status = await wgStatus(backend, iface);
+          metrics.update(status);
+        } catch (err) {
+          readError = (err as Error).message;
+        }
+      }
+      const peer = status?.peers.find((p) => p.publicKey === plan.peer.publicKey);
+      return {
+        status,
+        sample: {
+          atMs,
+          backendFailure: failure,
+          readError,
+          peer: peer
+            ? {
+              rxBytes: peer.rxBytes,
+              txBytes: peer.txBytes,
+              lastHandshakeAgeS: peer.lastHandshakeAgeS,
+            }
+            : null,
+          pq: pqState(),
+        },
+      };
+    },
+    async reinitiate() {
+      reinitiations.inc();
+      // The daemon warns when the tunnel turns degraded; a probe that is answered is routine.
+      log.debug("nothing received from the control plane on {iface} lately: re-initiating", {
+        iface,
+      });
+      // With Rosenpass the supervisor does it, serialized with its PSK writes.
+      if (supervisor) return await supervisor.reinitiate();
+      if (plan.rosenpass) return; // waiting for a Rosenpass key the tunnel never had
+      const current = (await backend.get(iface)).peers.find((p) =>
+        p.publicKey === plan.peer.publicKey
+      );
+      if (!current) return;
+      await backend.set({ name: iface, peers: [{ publicKey: current.publicKey, remove: true }] });
+      await backend.set({
+        name: iface,
+        peers: [{
+          publicKey: current.publicKey,
+          ...(current.endpoint !== undefined ? { endpoint: current.endpoint } : {}),
+          ...(current.persistentKeepaliveS !== undefined
+            ? { persistentKeepaliveS: current.persistentKeepaliveS }
+            : {}),
+          allowedIps: current.allowedIps ?? [],
+          replaceAllowedIps: true,
+        }],
+      });
+    },
     async down() {
-      stopPolling = true;
       await supervisor?.stop();
+      if (peerPqpk) await Deno.remove(peerPqpk).catch(() => {});
       await tearDown({ backend, name: iface }).catch((err) =>
         log.warn("Cannot remove {iface}: {message}", { iface, message: String(err) })
       );

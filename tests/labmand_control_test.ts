@@ -39,6 +39,8 @@ retry_max_ms = 400
 
 [wireguard]
 mode = "off"
+private_key_path = "${dir}/wg/private.key"
+public_key_path = "${dir}/wg/public.key"
 
 [proxy]
 listen_port = ${freePort()}
@@ -160,13 +162,18 @@ Deno.test("labmand: control plane unreachable at start, then down for a while: r
     (l) => /register/i.test(String(l.message)) && l.level === "WARN",
     10_000,
   );
-  await using cp = await startCp(cpPort);
+  // Local mode serves at once: no control plane is needed for that.
   const ready = await labmand.waitForLog(
     (l) => String(l.message).startsWith("labmand ready"),
     15_000,
   );
   const proxyUrl = (ready.properties as { proxyUrl: string }).proxyUrl;
   const sdk = sdkFor(proxyUrl);
+  await until(async () => (await sdk.models.list()).data.length === 1, "model before registration");
+  await using cp = await startCp(cpPort);
+  await until(() => cp.nodes().length === 1, "registration once the control plane is up");
+  // Registered with what the first discovery pass found, not an empty node.
+  assert.deepEqual(cp.nodes()[0].capabilities?.models, ["m"]);
   const nodeId = cp.nodes()[0].nodeId;
   await until(() => cp.heartbeats(nodeId).length >= 1, "heartbeats");
 
@@ -194,15 +201,27 @@ Deno.test("labmand: control plane unreachable at start, then down for a while: r
   await Deno.remove(cfg.dir, { recursive: true });
 });
 
-Deno.test("labmand: a rejected node token stops start-up with a message saying what to fix", async () => {
+Deno.test("labmand: a rejected node token is state error (readyz, metric, exit 4), not a restart loop", async () => {
   await using mock = await startMockLlm({ models: ["m"] });
   await using cp = await startCp();
   const cfg = await config(cp.url, mock.url, "wrong-token");
   await using labmand = await startLabmand(cfg.path, { expectReady: false });
-  assert.equal(await labmand.exited(), 1);
-  const text = labmand.logs.map((l) => String(l.message)).join("\n");
-  assert.match(text, /node token/);
-  assert.match(text, /401/);
+  const ready = await labmand.waitForLog((l) => String(l.message).startsWith("labmand ready"));
+  const admin = (ready.properties as { adminUrl: string }).adminUrl;
+  let body = "";
+  await until(async () => {
+    const r = await fetch(`${admin}/readyz`);
+    body = await r.text();
+    return r.status === 503 && /state: error/.test(body);
+  }, "readyz in error");
+  assert.match(body, /node token/);
+  assert.match(body, /401/);
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(metrics, /labman_node_state\{state="error"\} 1/);
+  // Still running: the operator fixes the token; a stop now says "do not restart me".
+  await new Promise((r) => setTimeout(r, 500));
+  labmand.signal("SIGTERM");
+  assert.equal(await labmand.exited(), 4);
   assert.equal(cp.nodes().length, 0);
   await Deno.remove(cfg.dir, { recursive: true });
 });

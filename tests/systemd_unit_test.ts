@@ -53,7 +53,8 @@ Deno.test("labmand.service has the lifecycle hooks and the sandbox of design §3
   assert.equal(one("DeviceAllow"), "/dev/net/tun rw");
   assert.equal(one("MemoryDenyWriteExecute"), "no");
   assert.equal(one("KillSignal"), "SIGTERM");
-  assert.equal(one("TimeoutStopSec"), "45");
+  assert.equal(one("TimeoutStopSec"), "60");
+  assert.equal(one("RestartPreventExitStatus"), "4");
   for (
     const k of [
       "NoNewPrivileges",

@@ -16,7 +16,8 @@ import { isWithin, parseHookArgs } from "./pre.ts";
 const USAGE = `usage: labman post [--config PATH] [--root DIR]
 
 Post-stop cleanup for labmand (systemd ExecStopPost). Removes, only if present:
-  - files in rosenpass.state_dir (when it is inside ${PATHS.runtimeDir}): stale key_out PSKs
+  - files in rosenpass.state_dir (when it is inside ${PATHS.runtimeDir}): stale key_out PSKs;
+    elsewhere only the files labmand generates there (peer.osk, rosenpass.toml, peer.pqpk)
   - the WireGuard link wireguard.interface_name (labmand removes it itself on a clean stop)
   - ${PATHS.uapiDir}/<interface>.sock when no wireguard-go answers on it
 Refuses to do anything while a labmand process is running. Exits 1 if a step failed.
@@ -51,6 +52,38 @@ export async function removeRuntimeFiles(dir: string): Promise<Check> {
     "ok",
     label,
     removed.length === 0 ? `${dir} is clean` : `removed ${removed.sort().join(", ")} from ${dir}`,
+  );
+}
+
+/**
+ * The files labmand generates in `rosenpass.state_dir` for one run: the current PSK
+ * (`key_out`), the rosenpass config and the control plane's public key from registration.
+ * Named one by one, so a state directory that also holds the node's own keys is safe to clean.
+ */
+export const GENERATED_ROSENPASS_FILES = ["peer.osk", "rosenpass.toml", "peer.pqpk"] as const;
+
+/** Removes {@linkcode GENERATED_ROSENPASS_FILES} from `dir`, wherever it is. */
+export async function removeGeneratedFiles(dir: string): Promise<Check> {
+  const label = "Rosenpass key material";
+  const removed: string[] = [];
+  for (const name of GENERATED_ROSENPASS_FILES) {
+    try {
+      await Deno.remove(join(dir, name));
+      removed.push(name);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      return check(
+        "fail",
+        label,
+        `Cannot remove ${join(dir, name)}: ${(err as Error).message}`,
+        `run: rm -f ${join(dir, name)}`,
+      );
+    }
+  }
+  return check(
+    "ok",
+    label,
+    removed.length === 0 ? `none left in ${dir}` : `removed ${removed.join(", ")} from ${dir}`,
   );
 }
 
@@ -170,11 +203,8 @@ export async function post(args: string[], deps: CommandDeps = {}): Promise<numb
     const config = loaded.config;
     const stateDir = config.rosenpass.state_dir;
     if (isWithin(stateDir, runtime)) checks.push(await removeRuntimeFiles(stateDir));
-    else {
-      checks.push(
-        check("ok", "Rosenpass runtime files", `${stateDir} is outside ${runtime}; left alone`),
-      );
-    }
+    // Outside labman's runtime dir only the files labmand itself generates are removed.
+    else checks.push(await removeGeneratedFiles(stateDir));
     if (config.wireguard.mode !== "off") {
       const iface = config.wireguard.interface_name;
       // Under --root only an injected (fake) host may touch links: never the real system's.

@@ -141,6 +141,25 @@ export const HealthSchema = z.strictObject({
   backoff_max_s: z.number().positive().default(300),
 });
 
+/**
+ * Which server software an endpoint runs; decides its health probe and capacity signals
+ * (docs/endpoints.md). "auto" (the default) detects it from the server's own fingerprint;
+ * "openai" is the generic behaviour: only `GET /v1/models`.
+ */
+export const EndpointKindSchema = z.enum([
+  "auto",
+  "openai",
+  "ollama",
+  "vllm",
+  "llamacpp",
+  "sglang",
+  "tgi",
+  "lmstudio",
+  "mistralrs",
+  "koboldcpp",
+  "localai",
+]);
+
 export const EndpointSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
     error: "must be 1-64 letters, digits, '_', '.' or '-'",
@@ -151,6 +170,8 @@ export const EndpointSchema = z.strictObject({
   models_exclude: z.array(z.string().min(1)).optional(),
   /** File holding a bearer key the endpoint wants (vLLM `--api-key`, …). */
   api_key_file: z.string().min(1).optional(),
+  /** Absent means "auto" (kept optional so code building endpoint configs need not set it). */
+  kind: EndpointKindSchema.optional(),
 });
 
 export const LabmanConfigSchema = z.strictObject({
@@ -175,4 +196,5 @@ export type AdminConfig = z.infer<typeof AdminSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type LoggingConfig = z.infer<typeof LoggingSchema>;
 export type EndpointConfig = z.infer<typeof EndpointSchema>;
+export type EndpointKind = z.infer<typeof EndpointKindSchema>;
 export type PortmanConfig = z.infer<typeof PortmanSchema>;

@@ -83,6 +83,10 @@ export interface ControlSessionOptions {
   /** Called with the whole slug table whenever the control plane sends one. */
   onSlugs?: (entries: SlugEntry[]) => void;
   onStateChange?: (state: SessionState, error?: ControlPlaneError) => void;
+  /** A registration attempt failed and will be retried after `delayMs` (STATUS=, `labman status`). */
+  onRegisterRetry?: (error: ControlPlaneError, delayMs: number) => void;
+  /** Every heartbeat outcome (metrics: failures, age of the last success). */
+  onHeartbeat?: (outcome: { ok: true } | { ok: false; error: ControlPlaneError }) => void;
 }
 
 export interface StopOptions {
@@ -127,6 +131,8 @@ export class ControlSession implements AsyncDisposable {
   #desired: DesiredState | undefined;
   #ackedCapabilities: string | undefined;
   #lastError: ControlPlaneError | undefined;
+  /** Ends the current wait between heartbeats early ({@linkcode ControlSession.beatNow}). */
+  #wake: AbortController = new AbortController();
 
   constructor(options: ControlSessionOptions) {
     this.#o = options;
@@ -154,6 +160,14 @@ export class ControlSession implements AsyncDisposable {
   /** The error that put the session into state `error`. */
   get lastError(): ControlPlaneError | undefined {
     return this.#lastError;
+  }
+
+  /**
+   * Sends the next heartbeat now instead of at the end of the interval (the node's state changed
+   * in a way the control plane should hear about at once: draining, capabilities discovered).
+   */
+  beatNow(): void {
+    this.#wake.abort();
   }
 
   /** Starts the loops in the background. Calling it twice is a no-op. */
@@ -189,7 +203,9 @@ export class ControlSession implements AsyncDisposable {
     this.#abort.abort();
     await this.#loop;
     const nodeId = this.#nodeId;
-    if (nodeId !== undefined && !wasError && this.#state !== "error") {
+    // Also after a rejection: a token fixed on the control plane meanwhile still gets the node
+    // removed, and a dead one costs one bounded request.
+    if (nodeId !== undefined) {
       const signal = AbortSignal.timeout(options.timeoutMs ?? this.#o.stopTimeoutMs ?? 5000);
       try {
         const req = this.#heartbeatRequest();
@@ -198,16 +214,46 @@ export class ControlSession implements AsyncDisposable {
       } catch (err) {
         this.#log.warning("final heartbeat failed: {error}", { error: message(err) });
       }
-      if (options.deregister ?? true) {
-        try {
-          await this.#o.client.deregister(nodeId, { signal });
-          this.#log.info("deregistered node {node_id}", { node_id: nodeId });
-        } catch (err) {
-          this.#log.warning("deregistration failed: {error}", { error: message(err) });
-        }
-      }
+      if (options.deregister ?? true) await this.#deregister(nodeId, signal);
     }
     if (this.#state !== "error") this.#setState("stopped");
+  }
+
+  /** DELETE, retried on transient failures (5xx, network) with backoff until `signal` ends. */
+  async #deregister(nodeId: string, signal: AbortSignal): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      let cpe: ControlPlaneError;
+      try {
+        await this.#o.client.deregister(nodeId, { signal });
+        this.#log.info("deregistered node {node_id}", { node_id: nodeId });
+        return;
+      } catch (err) {
+        cpe = asControlPlaneError(err);
+      }
+      if (signal.aborted || cpe.kind !== "transient") {
+        // The error text promises a retry for transient failures; this is the last word.
+        const text = cpe.message.replace(/ — will retry.*$/, "");
+        this.#log.warning("deregistration failed, giving up: {error}", {
+          error: signal.aborted ? `${text} (stop timeout reached)` : text,
+          attempts: attempt + 1,
+        });
+        return;
+      }
+      // Short steps: the whole stop is bounded by `signal`, and a restarting control plane is
+      // usually back within a second or two.
+      const delay = Math.min(retryDelayMs(attempt, cpe.retryAfterS, this.#backoff()), 1000);
+      this.#log.warning("deregistration failed: {error}; retrying in {delay_ms} ms", {
+        error: cpe.message,
+        delay_ms: delay,
+      });
+      await this.#sleep(delay, signal);
+      if (signal.aborted) {
+        this.#log.warning("deregistration failed, giving up: stop timeout reached", {
+          attempts: attempt + 1,
+        });
+        return;
+      }
+    }
   }
 
   async #run(): Promise<void> {
@@ -266,6 +312,7 @@ export class ControlSession implements AsyncDisposable {
         return false;
       }
       const delay = retryDelayMs(attempt, cpe.retryAfterS, this.#backoff());
+      this.#emit("onRegisterRetry", () => this.#o.onRegisterRetry?.(cpe, delay));
       if (cpe.message !== lastWarned || attempt % 10 === 0) {
         this.#log.warning("{error} (attempt {attempt}, next in {delay_ms} ms)", {
           error: cpe.message,
@@ -289,7 +336,10 @@ export class ControlSession implements AsyncDisposable {
     let failures = 0;
     let delay = this.#intervalMs;
     while (!signal.aborted) {
-      await this.#sleep(delay, signal);
+      if (!this.#wake.signal.aborted) {
+        await this.#sleep(delay, AbortSignal.any([signal, this.#wake.signal]));
+      }
+      this.#wake = new AbortController();
       if (signal.aborted) break;
       const nodeId = this.#nodeId!;
       let req: HeartbeatRequest;
@@ -300,6 +350,7 @@ export class ControlSession implements AsyncDisposable {
       } catch (err) {
         if (signal.aborted) break;
         const cpe = asControlPlaneError(err);
+        this.#emit("onHeartbeat", () => this.#o.onHeartbeat?.({ ok: false, error: cpe }));
         if (cpe.kind === "auth") {
           this.#fail(cpe);
           return "end";
@@ -332,6 +383,7 @@ export class ControlSession implements AsyncDisposable {
         failures++;
         continue;
       }
+      this.#emit("onHeartbeat", () => this.#o.onHeartbeat?.({ ok: true }));
       if (failures > 0) {
         this.#log.info("heartbeats resumed after {failures} failures", { failures });
       }

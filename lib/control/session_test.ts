@@ -245,7 +245,7 @@ Deno.test("session: capabilities are sent only when changed since the last ackno
   await h.session.stop();
 });
 
-Deno.test("session: heartbeat auth failure → error state, loop ends, no deregistration attempt", async () => {
+Deno.test("session: heartbeat auth failure → error state, loop ends; stop still tries the final heartbeat and DELETE", async () => {
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
@@ -254,8 +254,39 @@ Deno.test("session: heartbeat auth failure → error state, loop ends, no deregi
   await h.session.finished;
   assert.equal(h.session.state, "error");
   const count = cp.requests().length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(cp.requests().length, count, "no heartbeats after the rejection");
   await h.session.stop();
-  assert.equal(cp.requests().length, count);
+  const after = cp.requests().slice(count);
+  assert.deepEqual(after.map((r) => [r.method, r.status]), [["POST", 403], ["DELETE", 204]]);
+  assert.equal(cp.nodes().length, 0);
+  assert.equal(h.session.state, "error");
+});
+
+Deno.test("session: a DELETE answered 500 is retried within the stop timeout", async () => {
+  await using cp = await startCp();
+  await using h = harness(cp);
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  await cp.setMode({ failStatus: 500, failOn: "deregister", failCount: 2 });
+  await h.session.stop();
+  const deletes = cp.requests().filter((r) => r.method === "DELETE");
+  assert.deepEqual(deletes.map((r) => r.status), [500, 500, 204]);
+  assert.equal(cp.nodes().length, 0);
+  assert.ok(h.logs.some((l) => /retrying in/.test(l.line)), JSON.stringify(h.logs));
+});
+
+Deno.test("session: a DELETE failing until the stop bound gives up without promising a retry", async () => {
+  await using cp = await startCp();
+  await using h = harness(cp);
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  await cp.setMode({ failStatus: 503, failOn: "deregister" });
+  await h.session.stop({ timeoutMs: 300 });
+  const last = h.logs.filter((l) => l.level === "warning").at(-1)!.line;
+  assert.match(last, /^deregistration failed, giving up: /);
+  assert.doesNotMatch(last, /will retry/);
+  assert.ok(cp.requests().filter((r) => r.method === "DELETE").length >= 2, "retried first");
   assert.equal(cp.nodes().length, 1);
 });
 
@@ -296,4 +327,32 @@ Deno.test("session: stop is bounded when the control plane hangs", async () => {
   assert.ok(Date.now() - t0 < 5000);
   assert.equal(h.session.state, "stopped");
   assert.ok(h.logs.some((l) => l.level === "warning" && /final heartbeat failed/.test(l.line)));
+});
+
+Deno.test("session: beatNow sends the next heartbeat at once; outcomes and retries are reported", async () => {
+  await using cp = await startCp(60); // a minute between beats: only beatNow can send one
+  await cp.setMode({ failStatus: 503, failCount: 2, failOn: "register" });
+  const retries: string[] = [];
+  const outcomes: boolean[] = [];
+  await using h = harness(cp, {
+    sleep: (ms, signal) => abortableSleep(Math.min(ms, 60_000), signal),
+    retryInitialMs: 10,
+    retryMaxMs: 20,
+    onRegisterRetry: (err, delay) => retries.push(`${err.kind} ${err.status} ${delay}`),
+    onHeartbeat: (o) => outcomes.push(o.ok),
+  });
+  h.session.start();
+  await waitFor("registration", () => h.registered.length === 1);
+  assert.deepEqual(retries, ["transient 503 5", "transient 503 10"]);
+  const nodeId = h.session.nodeId!;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(cp.heartbeats(nodeId).length, 0);
+  h.session.beatNow();
+  await waitFor("the early heartbeat", () => cp.heartbeats(nodeId).length === 1);
+  assert.deepEqual(outcomes, [true]);
+  await cp.setMode({ failStatus: 500, failOn: "heartbeat", failCount: 1 });
+  h.session.beatNow();
+  await waitFor("a failed heartbeat reported", () => outcomes.includes(false));
+  assert.deepEqual(outcomes.slice(0, 2), [true, false]);
+  await h.session.stop({ deregister: false, timeoutMs: 500 });
 });

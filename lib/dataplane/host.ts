@@ -17,6 +17,9 @@ import type { UsageRow } from "../proxy/usage.ts";
 
 const log = getLogger("dataplane");
 
+/** Time after the shutdown grace for aborted requests to unwind before the Worker is ended. */
+export const SHUTDOWN_MARGIN_MS = 2_000;
+
 /** Distributes `Omit` over a union so each message variant keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
@@ -39,7 +42,11 @@ export interface DataPlane {
   status(): Promise<DataPlaneStatus>;
   /** Token usage since the last call (the relay's `usage_report`); empty unless `usage`. */
   takeUsage(): Promise<UsageRow[]>;
-  /** Stops accepting, lets in-flight requests finish within `graceMs`, then ends the Worker. */
+  /**
+   * Stops accepting, lets in-flight requests finish within `graceMs`, aborts the rest, then ends
+   * the Worker. Bounded: if the Worker has not finished `SHUTDOWN_MARGIN_MS` after the grace,
+   * it is terminated, which closes every socket it holds (upstream ones included).
+   */
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -138,10 +145,28 @@ export async function startDataPlane(
       takeUsage: () => request({ type: "usage" }),
       async shutdown(graceMs: number) {
         if (terminated) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          await request({ type: "shutdown", graceMs });
+          const bound = new Promise<"late">((resolve) => {
+            timer = setTimeout(() => resolve("late"), Math.max(0, graceMs) + SHUTDOWN_MARGIN_MS);
+          });
+          const asked = request({ type: "shutdown", graceMs });
+          asked.catch(() => {}); // settles after the race when the bound wins
+          const outcome = await Promise.race([asked, bound]);
+          if (outcome === "late") {
+            log.warn(
+              "data plane did not stop within {grace_ms} ms + {margin_ms} ms: terminating it",
+              {
+                grace_ms: graceMs,
+                margin_ms: SHUTDOWN_MARGIN_MS,
+              },
+            );
+          }
         } finally {
+          clearTimeout(timer);
           terminated = true;
+          for (const p of pending.values()) p.reject(new Error("data plane terminated"));
+          pending.clear();
           worker.terminate();
         }
       },

@@ -28,6 +28,8 @@ let state:
     server: Awaited<ReturnType<typeof startProxyServer>>;
     /** Replaced on reload; the listener dispatches to whichever is current. */
     proxy: ProxyHandler;
+    /** Every handler that may still have requests in flight (the current one included). */
+    handlers: Set<ProxyHandler>;
     upstream: UpstreamClientFactory;
     metrics: ReturnType<typeof createDataPlaneMetrics>;
     usage: UsageLedger | undefined;
@@ -54,14 +56,23 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     metrics,
     usage,
   });
+  const handlers = new Set<ProxyHandler>([proxy]);
   // Bind first, then probe: a bind failure must surface before any background work starts.
+  // The server gets a handler *object* so that, when the shutdown grace runs out, it can abort
+  // what is in flight on every handler (requests started before a reload included).
   const server = await startProxyServer({
     hostname: settings.bind.hostname,
     port: settings.bind.port,
     reusePort: settings.bind.reusePort ?? false,
-    handler: (req, info) => state!.proxy.fetch(req, info),
+    handler: {
+      fetch: (req, info) => state!.proxy.fetch(req, info),
+      inFlight: () => [...handlers].reduce((n, h) => n + h.inFlight(), 0),
+      abortAll: (reason) => {
+        for (const h of handlers) h.abortAll(reason);
+      },
+    },
   });
-  state = { registry, server, proxy, upstream, metrics, usage };
+  state = { registry, server, proxy, upstream, metrics, handlers, usage };
   await registry.start();
   post({ type: "ready", addr: server.addr });
 }
@@ -112,6 +123,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       });
       // New limits apply to new requests; in-flight ones finish on the handler they started on.
       // The upstream pools (and their connection caps) are kept so no connection is dropped.
+      for (const h of state.handlers) if (h.inFlight() === 0) state.handlers.delete(h);
       state.proxy = createProxyHandler({
         router: state.registry.router,
         client: state.upstream,
@@ -119,6 +131,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
         metrics: state.metrics,
         usage: state.usage,
       });
+      state.handlers.add(state.proxy);
       return;
     case "slugs":
       state.registry.slugs.replace(msg.entries);

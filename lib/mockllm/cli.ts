@@ -5,6 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { type MockMode, parseModePatch } from "./mode.ts";
+import type { ServerKind } from "../registry/dialects.ts";
+import { MOCK_DIALECTS } from "./dialects.ts";
 import { type MockLlmOptions, startMockLlm } from "./server.ts";
 
 const USAGE = `Usage: mockllm [options]
@@ -21,6 +23,10 @@ const USAGE = `Usage: mockllm [options]
   --hang                  never answer completion routes
   --fixed-body            precomputed chat answer (benchmark fast path)
   --embedding-dimensions N  (default 16)
+  --dialect KIND          play a real server: ollama, vllm, llamacpp, sglang, tgi, lmstudio,
+                          mistralrs, koboldcpp, localai (default: plain OpenAI)
+  --slots N               requests served at once; past it the dialect queues or refuses
+  --loading               start "loading the model" (POST false to /_mock/loading ends it)
 Switch modes at run time: curl -d '{"latencyMs":50}' <url-without-/v1>/_mock/mode`;
 
 const INT_FLAGS: Record<string, keyof MockMode> = {
@@ -63,6 +69,9 @@ export function parseMockLlmArgs(args: string[]): MockLlmOptions | "help" {
       hang: { type: "boolean" },
       "fixed-body": { type: "boolean" },
       "embedding-dimensions": { type: "string" },
+      dialect: { type: "string" },
+      slots: { type: "string" },
+      loading: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -90,6 +99,18 @@ export function parseMockLlmArgs(args: string[]): MockLlmOptions | "help" {
   if (values["embedding-dimensions"] !== undefined) {
     options.embeddingDimensions = toInt("embedding-dimensions", values["embedding-dimensions"]);
   }
+  if (values.dialect !== undefined) {
+    if (!Object.hasOwn(MOCK_DIALECTS, values.dialect)) {
+      throw new TypeError(
+        `--dialect: unknown server "${values.dialect}" — use one of ${
+          Object.keys(MOCK_DIALECTS).join(", ")
+        }`,
+      );
+    }
+    options.dialect = values.dialect as ServerKind;
+  }
+  if (values.slots !== undefined) options.slots = toInt("slots", values.slots);
+  if (values.loading) options.loading = true;
   return options;
 }
 

@@ -59,3 +59,12 @@ Deno.test("mockLlmMain returns 2 and prints usage on bad arguments", async () =>
   assert.equal(await mockLlmMain(["--tokens=-3"], { printError: (l) => errors.push(l) }), 2);
   assert.match(errors[0], /--tokens: "-3" is not a non-negative integer[\s\S]*Usage:/);
 });
+
+Deno.test("mockllm CLI: --dialect, --slots and --loading", () => {
+  const o = parseMockLlmArgs(["--dialect", "llamacpp", "--slots", "2", "--loading"]);
+  assert.ok(o !== "help");
+  assert.equal(o.dialect, "llamacpp");
+  assert.equal(o.slots, 2);
+  assert.equal(o.loading, true);
+  assert.throws(() => parseMockLlmArgs(["--dialect", "gpt"]), /unknown server "gpt" — use one of/);
+});

@@ -25,6 +25,13 @@ export {
   type MockLlmStats,
   startMockLlm,
 } from "./server.ts";
+export {
+  type DialectReply,
+  type DialectState,
+  listedModelIds,
+  MOCK_DIALECTS,
+  type MockDialect,
+} from "./dialects.ts";
 export { DEFAULT_MOCK_MODE, type MockMode, MockModeSchema, parseModePatch } from "./mode.ts";
 export { embeddingVector, float32Base64, replyText, replyTokens } from "./content.ts";
 export { mockLlmMain, type MockLlmMainOptions, parseMockLlmArgs } from "./cli.ts";

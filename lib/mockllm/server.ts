@@ -25,6 +25,8 @@ import {
   embeddingVector,
   float32Base64,
 } from "./content.ts";
+import type { ServerKind } from "../registry/dialects.ts";
+import { type DialectReply, listedModelIds, MOCK_DIALECTS, type MockDialect } from "./dialects.ts";
 import { applyModePatch, DEFAULT_MOCK_MODE, type MockMode } from "./mode.ts";
 import {
   badRequest,
@@ -66,6 +68,15 @@ export interface MockLlmOptions {
   fixedBody?: boolean | string;
   /** Wall clock in epoch ms for `created` fields; tests pin it. @default Date.now */
   now?: () => number;
+  /**
+   * Play a real server's dialect (lib/mockllm/dialects.ts): its fingerprint and health
+   * routes, model list shape, capacity signals, errors and overload. @default plain OpenAI
+   */
+  dialect?: ServerKind;
+  /** Requests served at once; past it the dialect queues or refuses. @default unlimited */
+  slots?: number;
+  /** Start "loading the model" (the dialect's loading answer) until `setLoading(false)`. */
+  loading?: boolean;
 }
 
 /** The last request the mock saw on a `/v1` route. */
@@ -98,6 +109,12 @@ export interface MockLlmStats {
   openConnections: number | null;
   /** Distinct client `address:port` pairs seen: a proxy's upstream connection count. */
   connectionsSeen: number;
+  /** Completion requests holding a slot now. */
+  running: number;
+  /** Completion requests waiting for a slot now. */
+  waiting: number;
+  /** Completion requests refused because every slot was busy (dialects that refuse). */
+  overloaded: number;
   lastRequest: MockLlmRequestRecord | null;
 }
 
@@ -114,6 +131,8 @@ export interface MockLlm extends AsyncDisposable {
   setMode(patch: Partial<MockMode>): MockMode;
   stats(): MockLlmStats;
   resetStats(): void;
+  /** Switches the dialect's "loading the model" state. */
+  setLoading(loading: boolean): void;
   /** Breaks open streams, releases hanging requests and stops the server. */
   close(): Promise<void>;
 }
@@ -178,7 +197,22 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
   if (models.length === 0) {
     throw new TypeError("Cannot start mock LLM: models is empty — list at least one model id");
   }
-  const modelSet = new Set(models);
+  const dialect: MockDialect | undefined = options.dialect
+    ? MOCK_DIALECTS[options.dialect]
+    : undefined;
+  // Dialects that rename models (KoboldCpp's prefix, mistral.rs's "default") accept those too.
+  const modelSet = new Set([
+    ...models,
+    ...(options.dialect ? listedModelIds(options.dialect, models) : []),
+  ]);
+  const slots = options.slots;
+  if (slots !== undefined && !positiveInt(slots)) {
+    throw new TypeError("Cannot start mock LLM: slots must be a positive integer — fix it");
+  }
+  let loading = options.loading ?? false;
+  let running = 0;
+  let overloaded = 0;
+  const slotWaiters: { grant: () => void; cancel: () => void }[] = [];
   const now = options.now ?? Date.now;
   const defaultDimensions = options.embeddingDimensions ?? 16;
   if (!positiveInt(defaultDimensions)) {
@@ -246,7 +280,12 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     return errorResponse(errorForStatus(503, mode.retryAfterSeconds));
   }
 
-  function sseResponse(plan: StreamPlan, m: MockMode, requestId: string): Response {
+  function sseResponse(
+    plan: StreamPlan,
+    m: MockMode,
+    requestId: string,
+    onEnd?: () => void,
+  ): Response {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     let sent = 0;
     let errorSent = false;
@@ -265,6 +304,7 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       clearTimeout(timer);
       wake?.();
       liveStreams.delete(live);
+      onEnd?.();
     };
     liveStreams.add(live);
     const body = new ReadableStream<Uint8Array>({
@@ -386,12 +426,67 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     return typeof so === "object" && so !== null && so.include_usage === true;
   }
 
-  async function completionRoute(req: Request, path: string): Promise<Response> {
+  /** Waits for a slot (FIFO) or refuses, per the dialect; `release` frees it exactly once. */
+  async function withSlot(
+    req: Request,
+    answer: (release: () => void) => Promise<Response>,
+  ): Promise<Response> {
+    if (slots !== undefined && running >= slots) {
+      if (dialect?.overCapacity === "reject" && dialect.overload) {
+        overloaded++;
+        return dialectResponse(dialect.overload);
+      }
+      const got = await new Promise<Wait>((resolve) => {
+        if (closing) return resolve("closed");
+        const onAbort = () => finish("client");
+        const entry = { grant: () => finish("ok"), cancel: () => finish("closed") };
+        function finish(r: Wait) {
+          const i = slotWaiters.indexOf(entry);
+          if (i >= 0) slotWaiters.splice(i, 1);
+          req.signal.removeEventListener("abort", onAbort);
+          resolve(r);
+        }
+        req.signal.addEventListener("abort", onAbort);
+        slotWaiters.push(entry);
+      });
+      // "ok": the releasing request handed its slot over, `running` unchanged.
+      if (got !== "ok") return heldResponse(got)!;
+    } else {
+      running++;
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const next = slotWaiters.shift();
+      if (next) next.grant();
+      else running--;
+    };
+    try {
+      const res = await answer(release);
+      if (!res.headers.get("content-type")?.startsWith("text/event-stream")) release();
+      return res;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  function completionRoute(req: Request, path: string): Promise<Response> {
+    if (dialect === undefined && slots === undefined) return answerRoute(req, path);
+    return withSlot(req, (release) => answerRoute(req, path, release));
+  }
+
+  async function answerRoute(
+    req: Request,
+    path: string,
+    release?: () => void,
+  ): Promise<Response> {
     if (fixedBytes !== null && healthy && path === "/v1/chat/completions") {
       const text = await req.text();
       last = { method: req.method, path, headers: [...req.headers], body: text };
       if (!STREAM_TRUE.test(text)) return new Response(fixedBytes, { headers: JSON_HEADERS });
-      return answerCompletion(req, path, mode, text);
+      return answerCompletion(req, path, mode, text, release);
     }
     const m = mode;
     const parsed = await readJson(req, path);
@@ -401,7 +496,7 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       return errorResponse(errorForStatus(m.failStatus, m.retryAfterSeconds));
     }
     if ("error" in parsed) return errorResponse(parsed.error);
-    return answerParsed(path, m, parsed.value);
+    return answerParsed(path, m, parsed.value, release);
   }
 
   async function answerCompletion(
@@ -409,22 +504,32 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     path: string,
     m: MockMode,
     text: string,
+    release?: () => void,
   ): Promise<Response> {
     const held = heldResponse(await wait(m.latencyMs, m.hang, req));
     if (held) return held;
     try {
-      return answerParsed(path, m, JSON.parse(text));
+      return answerParsed(path, m, JSON.parse(text), release);
     } catch {
       return errorResponse(badJson());
     }
   }
 
-  function answerParsed(path: string, m: MockMode, parsed: unknown): Response {
+  function answerParsed(
+    path: string,
+    m: MockMode,
+    parsed: unknown,
+    onStreamEnd?: () => void,
+  ): Response {
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       return errorResponse(badRequest("The request body must be a JSON object."));
     }
     const body = parsed as Record<string, unknown>;
-    const model = checkModel(body);
+    let model = checkModel(body);
+    if (typeof model !== "string" && dialect && model.status === 404) {
+      if (!dialect.modelNotFound) model = models[0]!; // answers as its own model whatever was asked
+      else return dialectResponse(dialect.modelNotFound(String(body.model)));
+    }
     if (typeof model !== "string") return errorResponse(model);
     const n = ++seq;
     const created = Math.floor(now() / 1000);
@@ -453,10 +558,9 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     const meta = { id: `${chat ? "chatcmpl" : "cmpl"}-mock-${n}`, created, model };
     if (body.stream === true) {
       if (closing) return errorResponse(errorForStatus(503, m.retryAfterSeconds));
-      const plan = chat
-        ? chatStreamPlan(meta, reply, includeUsage(body))
-        : textStreamPlan(meta, reply, includeUsage(body));
-      return sseResponse(plan, m, requestId);
+      const usage = includeUsage(body) && (dialect?.usageChunk ?? true);
+      const plan = chat ? chatStreamPlan(meta, reply, usage) : textStreamPlan(meta, reply, usage);
+      return sseResponse(plan, m, requestId, onStreamEnd);
     }
     const payload = chat ? chatCompletion(meta, reply) : textCompletion(meta, reply);
     return finalJson(payload, m, requestId);
@@ -521,9 +625,32 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       created: startedAt,
       owned_by: "labman-mock",
     });
-    if (path === "/v1/models") return jsonResponse(200, { object: "list", data: models.map(card) });
+    if (path === "/v1/models") {
+      if (dialect) return jsonResponse(200, dialect.models(dialectState()));
+      return jsonResponse(200, { object: "list", data: models.map(card) });
+    }
     const id = decodeURIComponent(path.slice("/v1/models/".length));
     return modelSet.has(id) ? jsonResponse(200, card(id)) : errorResponse(modelNotFound(id));
+  }
+
+  function dialectState() {
+    const waiting = slotWaiters.length;
+    return { models, created: startedAt, loading, running, waiting, slots };
+  }
+
+  /** The dialect's own routes and its "loading" answers; undefined = the common routes. */
+  function dialectRoute(d: MockDialect, req: Request, path: string): Response | undefined {
+    if (loading) {
+      if (d.loadingReply) {
+        record(req, path, null);
+        return dialectResponse(d.loadingReply); // llama.cpp: every route 503s while loading
+      }
+      if (path === d.healthPath) return dialectResponse({ status: 503, body: "" });
+    }
+    const route = d.routes(dialectState())[path];
+    if (!route || (req.method !== "GET" && req.method !== "HEAD")) return undefined;
+    record(req, path, null);
+    return dialectResponse(route());
   }
 
   async function controlRoute(req: Request, path: string): Promise<Response> {
@@ -545,6 +672,10 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       }
     }
     if (path === "/_mock/stats") return jsonResponse(200, api.stats());
+    if (path === "/_mock/loading" && req.method === "POST") {
+      api.setLoading((await req.text()).trim() !== "false");
+      return jsonResponse(200, { loading });
+    }
     if (path === "/_mock/reset") {
       if (req.method !== "POST") return errorResponse(methodNotAllowed(req.method, path, "POST"));
       api.resetStats();
@@ -567,6 +698,10 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     const isModels = path === "/v1/models" || path.startsWith("/v1/models/");
     const isCompletion = path === "/v1/chat/completions" || path === "/v1/completions" ||
       path === "/v1/embeddings";
+    if (dialect) {
+      const early = dialectRoute(dialect, req, path);
+      if (early) return early;
+    }
     if (!isModels && !isCompletion) {
       record(req, path, null);
       return errorResponse(unknownRoute(req.method, path));
@@ -634,11 +769,18 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
         pendingRequests: pending,
         openConnections: openConnectionsOn(port),
         connectionsSeen: connections.size,
+        running,
+        waiting: slotWaiters.length,
+        overloaded,
         lastRequest,
       };
     },
+    setLoading(value) {
+      loading = value;
+    },
     resetStats() {
       counters = freshCounters();
+      overloaded = 0;
       connections.clear();
       last = null;
     },
@@ -646,6 +788,7 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
       if (closed) return closed;
       closing = true;
       for (const release of [...waiters]) release();
+      for (const w of [...slotWaiters]) w.cancel();
       for (const stream of [...liveStreams]) stream.kill();
       closed = server.shutdown().then(() => server.finished);
       return closed;
@@ -655,6 +798,12 @@ export function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
     },
   };
   return Promise.resolve(api);
+}
+
+function dialectResponse(reply: DialectReply): Response {
+  const headers = reply.headers ?? JSON_HEADERS;
+  const body = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body);
+  return new Response(body, { status: reply.status, headers });
 }
 
 function badJson(): OpenAiError {

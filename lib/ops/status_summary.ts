@@ -21,6 +21,8 @@ export const STATUS_METRICS = {
   endpointUp: "labman_endpoint_up",
   endpointModels: "labman_endpoint_models",
   inFlight: "labman_endpoint_in_flight_requests",
+  endpointCondition: "labman_endpoint_condition",
+  endpointServerLoad: "labman_endpoint_server_requests",
   requests: "labman_proxy_requests_total",
   queueDepth: "labman_proxy_queue_depth",
   wireguardInfo: "labman_wireguard_backend_info",
@@ -34,6 +36,13 @@ export interface EndpointStatus {
   up: boolean;
   models?: number;
   inFlight?: number;
+  /** Server kind (configured or detected), e.g. "llamacpp". */
+  kind?: string;
+  /** ready, overloaded, loading or down (docs/endpoints.md). */
+  condition?: string;
+  /** The server's own slot count and running requests, when it tells. */
+  serverSlots?: number;
+  serverRunning?: number;
 }
 
 export interface StatusSummary {
@@ -107,6 +116,17 @@ function endpointStatuses(samples: PromSample[]): EndpointStatus[] {
   for (const s of samplesOf(samples, STATUS_METRICS.inFlight)) {
     if (s.labels.endpoint !== undefined) get(s.labels.endpoint).inFlight = s.value;
   }
+  for (const s of samplesOf(samples, STATUS_METRICS.endpointCondition)) {
+    if (s.labels.endpoint === undefined || s.value !== 1) continue;
+    const e = get(s.labels.endpoint);
+    if (s.labels.kind) e.kind = s.labels.kind;
+    if (s.labels.condition) e.condition = s.labels.condition;
+  }
+  for (const s of samplesOf(samples, STATUS_METRICS.endpointServerLoad)) {
+    if (s.labels.endpoint === undefined) continue;
+    if (s.labels.state === "slots") get(s.labels.endpoint).serverSlots = s.value;
+    if (s.labels.state === "running") get(s.labels.endpoint).serverRunning = s.value;
+  }
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -156,9 +176,14 @@ export function formatStatus(s: StatusSummary): string {
     lines.push(`endpoints:  ${s.endpointsHealthy}/${s.endpoints.length} healthy`);
     for (const e of s.endpoints) {
       const parts = [e.up ? "up" : "DOWN"];
+      if (e.condition === "overloaded" || e.condition === "loading") parts.push(e.condition);
       if (e.models !== undefined) parts.push(`${e.models} model${e.models === 1 ? "" : "s"}`);
       if (e.inFlight) parts.push(`${e.inFlight} in flight`);
-      lines.push(`  ${e.up ? "✓" : "✗"} ${e.name}: ${parts.join(", ")}`);
+      if (e.serverSlots !== undefined) {
+        parts.push(`server slots ${e.serverRunning ?? "?"}/${e.serverSlots} busy`);
+      }
+      const kind = e.kind && e.kind !== "openai" ? ` (${e.kind})` : "";
+      lines.push(`  ${e.up ? "✓" : "✗"} ${e.name}${kind}: ${parts.join(", ")}`);
     }
   }
   const traffic: string[] = [];

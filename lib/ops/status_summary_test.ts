@@ -70,3 +70,32 @@ Deno.test("summarizeStatus leaves out what the metrics do not carry", () => {
 Deno.test("parseReadyBody ignores the first line and lines without a colon", () => {
   assert.deepEqual(parseReadyBody("ready\nfoo\na: b: c\n"), { a: "b: c" });
 });
+
+Deno.test("status summary shows each endpoint's server kind, condition and server slots", () => {
+  const metricsText = `labman_endpoint_up{endpoint="llama"} 1
+labman_endpoint_models{endpoint="llama"} 1
+labman_endpoint_condition{endpoint="llama",kind="llamacpp",condition="overloaded"} 1
+labman_endpoint_server_requests{endpoint="llama",state="slots"} 2
+labman_endpoint_server_requests{endpoint="llama",state="running"} 2
+labman_endpoint_up{endpoint="vllm"} 0
+labman_endpoint_condition{endpoint="vllm",kind="vllm",condition="loading"} 1
+`;
+  const s = summarizeStatus({
+    admin: "http://x",
+    readyStatus: 200,
+    readyBody: "ready",
+    metricsText,
+  });
+  assert.deepEqual(s.endpoints[0], {
+    name: "llama",
+    up: true,
+    models: 1,
+    kind: "llamacpp",
+    condition: "overloaded",
+    serverSlots: 2,
+    serverRunning: 2,
+  });
+  const text = formatStatus(s);
+  assert.match(text, /✓ llama \(llamacpp\): up, overloaded, 1 model, server slots 2\/2 busy/);
+  assert.match(text, /✗ vllm \(vllm\): DOWN, loading/);
+});

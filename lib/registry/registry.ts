@@ -6,10 +6,19 @@
  *
  * @module
  */
-import type { EndpointConfig, HealthConfig, ProxyConfig } from "../config/schema.ts";
+import type { EndpointConfig, EndpointKind, HealthConfig, ProxyConfig } from "../config/schema.ts";
+import { identifyServer } from "../discover/identify.ts";
 import { type DataPlaneMetrics, getLogger } from "../telemetry/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { probeEndpoint, type ProbeResult } from "./discovery.ts";
+import { serverRoot } from "./_http.ts";
+import type { Capacity } from "./capacity.ts";
+import { dialectOf, type ServerKind } from "./dialects.ts";
+import {
+  checkEndpoint,
+  type CheckOptions,
+  type EndpointCheck,
+  type EndpointCondition,
+} from "./endpoint_check.ts";
 import { compileModelFilter } from "./globs.ts";
 import {
   type HealthEvent,
@@ -27,7 +36,13 @@ const log = getLogger("registry");
 
 export type RegistryMetrics = Pick<
   DataPlaneMetrics,
-  "endpointUp" | "endpointModels" | "inFlight" | "queueDepth" | "queueWait"
+  | "endpointUp"
+  | "endpointModels"
+  | "inFlight"
+  | "queueDepth"
+  | "queueWait"
+  | "endpointCondition"
+  | "endpointServerLoad"
 >;
 
 export interface EndpointRegistryOptions {
@@ -80,6 +95,12 @@ export interface EndpointStatus {
   last_error: string | null;
   /** ISO 8601 time of the last active check, or null before the first one finished. */
   last_checked: string | null;
+  /** Configured kind, or the detected one when configured as "auto" (null until detected). */
+  kind: ServerKind | null;
+  /** From the last check; null before the first one finished. */
+  condition: EndpointCondition | null;
+  /** The server's own load signals from the last check, when its kind has any. */
+  capacity: Capacity | null;
 }
 
 /** Roadmap §4.5. */
@@ -87,15 +108,27 @@ export interface NodeCapabilities {
   /** Unique, sorted ids of models served by healthy endpoints. */
   models: string[];
   endpoint_count: number;
-  /** Sum of `max_concurrent`, or null when any endpoint is unlimited. */
+  /** Sum of each endpoint's limit (`max_concurrent`, or the server's own slot count when it is
+   * lower or nothing is configured), or null when any endpoint is unlimited. */
   max_concurrent_requests: number | null;
 }
+
+/** While a server reports itself full, re-read its capacity at least this often. */
+const FULL_RECHECK_MS = 500;
 
 class EndpointState implements RouteEndpoint {
   readonly name: string;
   readonly baseUrl: string;
   readonly apiKey?: string;
-  maxConcurrent?: number;
+  readonly kind: EndpointKind;
+  /** Set by fingerprinting when `kind` is "auto"; cleared when the endpoint goes down. */
+  detected: ServerKind | undefined = undefined;
+  /** `max_concurrent` from config. */
+  configMax?: number;
+  condition: EndpointCondition | null = null;
+  capacity: Capacity | undefined = undefined;
+  /** Our own in-flight count when `capacity` was read (its `running` includes them). */
+  inFlightAtCheck = 0;
   include?: readonly string[];
   exclude?: readonly string[];
   keep: (id: string) => boolean;
@@ -113,6 +146,7 @@ class EndpointState implements RouteEndpoint {
   constructor(config: EndpointConfig, apiKey: string | undefined) {
     this.name = config.name;
     this.baseUrl = config.base_url.replace(/\/+$/, "");
+    this.kind = config.kind ?? "auto";
     if (apiKey !== undefined) this.apiKey = apiKey;
     this.keep = () => true;
     this.applyLimits(config);
@@ -122,18 +156,55 @@ class EndpointState implements RouteEndpoint {
     return this.health.status === "healthy";
   }
 
+  /** The kind the checks speak: configured, detected, or generic until detected. */
+  get effectiveKind(): ServerKind {
+    return this.kind === "auto" ? this.detected ?? "openai" : this.kind;
+  }
+
+  /** The limit reported upstream: config and the server's slot count, whichever is lower. */
+  get reportedMax(): number | undefined {
+    const slots = this.capacity?.slots;
+    if (slots === undefined) return this.configMax;
+    return this.configMax === undefined ? slots : Math.min(this.configMax, slots);
+  }
+
+  /**
+   * The routing limit. With a slot count, slots busy with other clients' requests (the
+   * server's `running` minus ours at that reading) are not ours to use. A server that says it
+   * is full without a slot count (requests waiting in its queue) gets no more than we had
+   * running then: each of ours that finishes frees one place, nothing more until it has room.
+   */
+  get maxConcurrent(): number | undefined {
+    let max = this.configMax;
+    const c = this.capacity;
+    if (!c) return max;
+    if (c.slots !== undefined) {
+      const external = Math.max(0, (c.running ?? 0) - this.inFlightAtCheck);
+      const room = Math.max(0, c.slots - external);
+      max = max === undefined ? room : Math.min(max, room);
+    } else if (c.full) {
+      max = max === undefined ? this.inFlightAtCheck : Math.min(max, this.inFlightAtCheck);
+    }
+    return max;
+  }
+
   /** Takes the fields that can change without resetting health. True when something changed. */
   applyLimits(config: EndpointConfig): boolean {
-    const changed = this.maxConcurrent !== config.max_concurrent ||
+    const changed = this.configMax !== config.max_concurrent ||
       !sameList(this.include, config.models_include) ||
       !sameList(this.exclude, config.models_exclude);
-    this.maxConcurrent = config.max_concurrent;
+    this.configMax = config.max_concurrent;
     this.include = config.models_include;
     this.exclude = config.models_exclude;
     this.keep = compileModelFilter(config.models_include, config.models_exclude);
     this.models = new Set(this.discovered.filter(this.keep));
     return changed;
   }
+}
+
+/** Something speaking HTTP answered (so a fingerprint can tell what it is). */
+function answered(r: EndpointCheck): boolean {
+  return r.ok || ["http", "bad_json", "bad_shape", "too_large"].includes(r.error.kind);
 }
 
 function sameList(a?: readonly string[], b?: readonly string[]): boolean {
@@ -157,6 +228,11 @@ export class EndpointRegistry {
   readonly #clock: Clock;
   readonly #firstSeen = new Map<string, number>();
   readonly #pending = new Set<Promise<void>>();
+  /** Label sets of `labman_endpoint_condition` currently set, per endpoint. */
+  readonly #conditionSeries = new Map<
+    string,
+    { endpoint: string; kind: string; condition: string }[]
+  >();
   #started = false;
   #stopped = false;
 
@@ -252,7 +328,10 @@ export class EndpointRegistry {
     for (const c of options.endpoints) {
       const old = this.#states.get(c.name);
       const key = this.#apiKeys[c.name];
-      if (old && old.baseUrl === c.base_url.replace(/\/+$/, "") && old.apiKey === key) {
+      if (
+        old && old.baseUrl === c.base_url.replace(/\/+$/, "") && old.apiKey === key &&
+        old.kind === (c.kind ?? "auto")
+      ) {
         (old.applyLimits(c) ? result.updated : result.unchanged).push(c.name);
         next.set(c.name, old);
         continue;
@@ -295,9 +374,12 @@ export class EndpointRegistry {
       status: s.health.status,
       models: [...s.models],
       in_flight: s.inFlight,
-      max_concurrent: s.maxConcurrent ?? null,
+      max_concurrent: s.reportedMax ?? null,
       last_error: s.lastError,
       last_checked: s.lastChecked === null ? null : new Date(s.lastChecked).toISOString(),
+      kind: s.kind === "auto" ? s.detected ?? null : s.kind,
+      condition: s.condition,
+      capacity: s.capacity ?? null,
     }));
   }
 
@@ -306,7 +388,8 @@ export class EndpointRegistry {
     let sum: number | null = 0;
     for (const s of this.#states.values()) {
       if (s.healthy) { for (const m of s.models) models.add(m); }
-      sum = sum === null || s.maxConcurrent === undefined ? null : sum + s.maxConcurrent;
+      const max = s.reportedMax;
+      sum = sum === null || max === undefined ? null : sum + max;
     }
     return {
       models: [...models].sort(),
@@ -337,22 +420,47 @@ export class EndpointRegistry {
     }
     const controller = new AbortController();
     s.probe = controller;
-    let result: ProbeResult;
+    let result: EndpointCheck;
     try {
-      result = await probeEndpoint(s.baseUrl, {
+      const options: CheckOptions = {
         name: s.name,
+        beforeCapacity: () => (s.inFlightAtCheck = s.inFlight),
         timeoutMs: this.#health.timeout_ms,
         signal: controller.signal,
         ...(s.apiKey !== undefined ? { apiKey: s.apiKey } : {}),
         ...(this.#fetch ? { fetch: this.#fetch } : {}),
-      });
+      };
+      s.inFlightAtCheck = s.inFlight;
+      result = await checkEndpoint(s.baseUrl, s.effectiveKind, options);
+      // Fingerprint an undetected "auto" endpoint once something answers HTTP there (a
+      // refused or silent port costs one request per check, not a dozen).
+      if (s.kind === "auto" && s.detected === undefined && answered(result)) {
+        await this.#detect(s, controller.signal);
+        if (s.detected !== undefined && s.detected !== "openai" && !controller.signal.aborted) {
+          result = await checkEndpoint(s.baseUrl, s.detected, options);
+        }
+      }
     } catch (err) {
-      // probeEndpoint classifies failures itself; this is a bug guard, not a code path.
-      result = { ok: false, error: { kind: "network", message: String(err) } };
+      // checkEndpoint classifies failures itself; this is a bug guard, not a code path.
+      result = { ok: false, condition: "down", error: { kind: "network", message: String(err) } };
     } finally {
       s.probe = undefined;
     }
     if (this.#stopped || s.detached) return;
+    const wasCondition = s.condition;
+    s.condition = result.condition;
+    s.capacity = result.ok ? result.capacity : undefined;
+    if (wasCondition !== result.condition && (wasCondition !== null || !result.ok)) {
+      // Full ↔ ready can flip every few hundred ms under load: the metric shows it, the log
+      // keeps to debug. Loading and down are rare and worth a line.
+      const busy = (c: EndpointCondition | null) => c === "ready" || c === "overloaded";
+      const level = busy(wasCondition) && busy(result.condition) ? "debug" : "info";
+      log[level]("endpoint {endpoint} is {condition}", {
+        endpoint: s.name,
+        condition: result.condition,
+        from: wasCondition ?? "unknown",
+      });
+    }
     s.lastChecked = this.#clock.wallNow();
     if (result.ok) {
       const before = [...s.models];
@@ -374,9 +482,32 @@ export class EndpointRegistry {
         error: s.lastError,
       });
     }
-    const delayMs = this.#apply(s, result.ok ? "success" : "failure");
+    let delayMs = this.#apply(s, result.ok ? "success" : "failure");
+    // Down: it may be another server when it comes back.
+    if (result.condition === "down" && !s.healthy && s.kind === "auto") s.detected = undefined;
+    // Loading ends on its own, soon: no exponential backoff. Full ends when a slot frees.
+    if (result.condition === "loading") delayMs = Math.min(delayMs, this.#health.interval_s * 1000);
+    if (result.condition === "overloaded") delayMs = Math.min(delayMs, FULL_RECHECK_MS);
     this.#schedule(s, delayMs);
     this.router.pump();
+  }
+
+  /** Fingerprints an "auto" endpoint; leaves it undetected (generic checks) when unsure. */
+  async #detect(s: EndpointState, signal: AbortSignal): Promise<void> {
+    const fp = await identifyServer(serverRoot(s.baseUrl), {
+      timeoutMs: this.#health.timeout_ms,
+      signal,
+      ...(s.apiKey !== undefined ? { apiKey: s.apiKey } : {}),
+      ...(this.#fetch ? { fetch: this.#fetch } : {}),
+    });
+    if (!fp || signal.aborted) return;
+    s.detected = fp.kind;
+    log.info("endpoint {endpoint} is a {server} ({evidence})", {
+      endpoint: s.name,
+      server: dialectOf(fp.kind).label,
+      evidence: fp.evidence,
+      kind: fp.kind,
+    });
   }
 
   #schedule(s: EndpointState, delayMs: number): void {
@@ -431,10 +562,37 @@ export class EndpointRegistry {
       this.#metrics.endpointModels.remove({ endpoint: s.name });
       this.#metrics.inFlight.remove({ endpoint: s.name });
     }
+    if (this.#metrics) this.#clearCondition(s.name);
+  }
+
+  /** Drops the endpoint's condition and server-load series (all label values). */
+  #clearCondition(name: string): void {
+    for (const series of this.#conditionSeries.get(name) ?? []) {
+      this.#metrics?.endpointCondition.remove(series);
+    }
+    this.#conditionSeries.delete(name);
+    for (const state of ["slots", "running", "waiting"]) {
+      this.#metrics?.endpointServerLoad.remove({ endpoint: name, state });
+    }
   }
 
   #publish(s: EndpointState): void {
     this.#metrics?.endpointUp.set({ endpoint: s.name }, s.healthy ? 1 : 0);
     this.#metrics?.endpointModels.set({ endpoint: s.name }, s.models.size);
+    if (!this.#metrics || s.condition === null) return;
+    const labels = { endpoint: s.name, kind: s.effectiveKind, condition: s.condition };
+    const key = `${labels.kind}/${labels.condition}`;
+    const current = this.#conditionSeries.get(s.name);
+    if (current?.[0] && `${current[0].kind}/${current[0].condition}` !== key) {
+      this.#clearCondition(s.name);
+    }
+    this.#conditionSeries.set(s.name, [labels]);
+    this.#metrics.endpointCondition.set(labels, 1);
+    const c = s.capacity;
+    for (const state of ["slots", "running", "waiting"] as const) {
+      const v = c?.[state];
+      if (v === undefined) this.#metrics.endpointServerLoad.remove({ endpoint: s.name, state });
+      else this.#metrics.endpointServerLoad.set({ endpoint: s.name, state }, v);
+    }
   }
 }

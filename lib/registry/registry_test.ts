@@ -52,8 +52,10 @@ function world() {
   return { state, calls, fetch: fetchImpl, setNow: (f: () => number) => (now = f) };
 }
 
+/** Generic kind: these tests pin the exact probe schedule of one `GET /v1/models` per check
+ * (kind "auto" adds one fingerprinting round first; see dialect_registry_test.ts). */
 function cfg(name: string, extra: Partial<EndpointConfig> = {}): EndpointConfig {
-  return { name, base_url: `http://${name}.lan:8000/v1`, ...extra };
+  return { name, base_url: `http://${name}.lan:8000/v1`, kind: "openai", ...extra };
 }
 
 /** Lets the probe promises started by fired timers run to completion. */

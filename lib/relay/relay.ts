@@ -15,10 +15,13 @@ export interface RelayOptions {
   portman: PortmanConfig;
   /** Shared secret (null only when `allow_unauthenticated`). */
   secret: string | null;
-  /** Control-plane link; absent in local mode without a control plane. */
+  /**
+   * Control-plane link; absent without a control plane. Without `url`/`token` it waits for
+   * {@linkcode Relay.connectUpstream} (after registration), queueing upstream messages meanwhile.
+   */
   upstream?: {
-    url: string;
-    token: string;
+    url?: string;
+    token?: string;
     /** @default 500 */
     retryInitialMs?: number;
     /** @default 30000 */
@@ -45,6 +48,8 @@ export interface Relay extends AsyncDisposable {
   stats(): RelayStats;
   /** The control-plane link (tests drop it on purpose). */
   readonly link: Link | null;
+  /** Dials (or re-dials) the control plane at `url`, stamping `siteId` on upstream messages. */
+  connectUpstream(target: { url: string; token: string; siteId?: string }): void;
   stop(): Promise<void>;
 }
 
@@ -93,7 +98,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     maxConnections: p.max_connections,
     maxFrameBytes: p.max_frame_bytes,
   });
-  link?.start();
+  if (options.upstream?.url && options.upstream.token) link?.start();
   // Held directives expire on a clock, not only when an agent shows up.
   const expiry = setInterval(() => router.expire(), Math.min(1000, p.directive_ttl_s * 250));
 
@@ -101,6 +106,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     addr: server.addr,
     link,
     sendOwn: (env) => router.sendOwn(env),
+    connectUpstream(target) {
+      if (!link) throw new TypeError("Cannot connect the relay: it was started without upstream");
+      if (target.siteId) router.siteId = target.siteId;
+      link.start({ url: target.url, token: target.token });
+    },
     stats: () => ({
       agents: router.agents(),
       upstream: link?.stats() ?? null,

@@ -112,9 +112,13 @@ export class RelayRouter {
     duplicates: 0,
   };
 
+  /** Stamped on upstream envelopes that carry none (the node id, known after registration). */
+  siteId: string | undefined;
+
   constructor(options: RouterOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.siteId = options.siteId;
   }
 
   agents(): AgentInfo[] {
@@ -483,7 +487,7 @@ export class RelayRouter {
 
   /** `decoded`: it passed `decodeEnvelope` on arrival, so it is serialized without a re-check. */
   #up(env: Envelope, decoded = false): void {
-    if (!env.site_id && this.#o.siteId) env.site_id = this.#o.siteId;
+    if (!env.site_id && this.siteId) env.site_id = this.siteId;
     this.counters.up++;
     const text = decoded ? JSON.stringify(env) : encodeEnvelope(env);
     this.#o.onRelayed?.(env);

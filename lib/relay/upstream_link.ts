@@ -21,10 +21,10 @@ const log = getLogger("relay", "upstream");
 const WRITE_QUEUE_BYTES = 1024 * 1024;
 
 export interface UpstreamLinkOptions {
-  /** `ws://` or `wss://` URL from registration. */
-  url: string;
+  /** `ws://` or `wss://` URL from registration; may also come later with {@linkcode UpstreamLink.start}. */
+  url?: string;
   /** Node token, sent as `Authorization: Bearer …`. */
-  token: string;
+  token?: string;
   /** Unconfirmed frames kept for replay. @default 1000 */
   maxMessages?: number;
   /** @default 4194304 */
@@ -77,8 +77,13 @@ export class UpstreamLink {
   #closed = Promise.resolve();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
+  #url: string | undefined;
+  #token: string | undefined;
+
   constructor(options: UpstreamLinkOptions) {
     this.#o = options;
+    this.#url = options.url;
+    this.#token = options.token;
     this.#outbox = new BoundedQueue({
       maxItems: options.maxMessages ?? 1000,
       maxBytes: options.maxBytes ?? 4 * 1024 * 1024,
@@ -101,8 +106,25 @@ export class UpstreamLink {
     };
   }
 
-  start(): void {
+  /**
+   * Connects (and keeps reconnecting). With a `target` different from the current one (a new
+   * registration), the open connection is dropped and the new URL dialled; the outbox is kept.
+   */
+  start(target?: { url: string; token: string }): void {
+    if (target) {
+      const changed = target.url !== this.#url || target.token !== this.#token;
+      this.#url = target.url;
+      this.#token = target.token;
+      if (changed && !this.#stopped) {
+        this.#attempt = 0;
+        this.#ws?.close(1000, "control plane moved");
+        return;
+      }
+    }
     if (!this.#stopped) return;
+    if (!this.#url || !this.#token) {
+      throw new TypeError("Cannot start the relay link: no websocket_url or node token yet");
+    }
     this.#stopped = false;
     this.#connect();
   }
@@ -174,8 +196,9 @@ export class UpstreamLink {
 
   #connect(): void {
     if (this.#stopped) return;
-    const attempt = connectWs(this.#o.url, {
-      headers: { authorization: `Bearer ${this.#o.token}` },
+    const url = this.#url!;
+    const attempt = connectWs(url, {
+      headers: { authorization: `Bearer ${this.#token}` },
       maxMessageBytes: this.#o.maxFrameBytes ?? 262_144,
       timeoutMs: this.#o.connectTimeoutMs ?? 10_000,
       ...(this.#o.pingIntervalMs ? { pingIntervalMs: this.#o.pingIntervalMs } : {}),
@@ -194,7 +217,7 @@ export class UpstreamLink {
       this.#attempt = 0;
       // Everything still unconfirmed goes again, oldest first.
       this.#nextToSend = this.#outbox.peek()?.seq ?? this.#seq;
-      log.info("relay connected to the control plane at {url}", { url: this.#o.url });
+      log.info("relay connected to the control plane at {url}", { url });
       ws.onmessage = (text) => this.#o.onFrame(text);
       this.#o.onState?.("connected");
       this.#flush();
@@ -210,7 +233,7 @@ export class UpstreamLink {
       closed.resolve();
       if (this.#attempt === 0 || err instanceof WsHandshakeError) {
         log.warn("Cannot connect the relay to {url}: {message}", {
-          url: this.#o.url,
+          url,
           message: err.message,
         });
       }
@@ -227,7 +250,7 @@ export class UpstreamLink {
     if (this.#attempt === 5 || this.#attempt % 20 === 0) {
       log.warn("relay: {n} failed attempts to reach {url}; retrying in {delay} ms", {
         n: this.#attempt,
-        url: this.#o.url,
+        url: this.#url,
         delay,
       });
     }

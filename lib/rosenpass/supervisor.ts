@@ -49,7 +49,12 @@ export interface RosenpassSupervisorOptions {
   keyLifetimeMs?: number;
   /** How long rosenpass may be down before the PSK is replaced. @default 30000 */
   maxDownMs?: number;
-  /** Restart backoff bounds (jittered exponential). @default { initialMs: 500, maxMs: 30000 } */
+  /**
+   * Restart backoff bounds (jittered exponential). The cap is short on purpose: rosenpass exits on
+   * the first network error, so during a link outage it dies at every restart, and a long delay
+   * would push the first exchange after the link returns past the key lifetime.
+   * @default { initialMs: 500, maxMs: 5000 }
+   */
   restartBackoff?: { initialMs?: number; maxMs?: number };
   /** A child that ran this long resets the backoff. @default 60000 */
   stableRunMs?: number;
@@ -63,6 +68,11 @@ export interface RosenpassSupervisorOptions {
   spawn?: SpawnRosenpass;
   /** @default getLogger("rosenpass") */
   logger?: Logger;
+  /**
+   * Called after a PSK was written to the interface (not merely received): READY=1 waits for
+   * the first `exchanged` one.
+   */
+  onInstalled?: (kind: "exchanged" | "random") => void;
 }
 
 export interface RosenpassStatus {
@@ -235,7 +245,34 @@ export class RosenpassSupervisor {
     }
     await this.#childDone;
     await this.#pskChain;
-    await Deno.remove(this.pidPath).catch(() => {});
+    // No key material outlives the run: the last PSK and the generated config go with it.
+    for (const path of [this.pidPath, this.keyOutPath, this.configPath]) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+
+  /**
+   * Drops the peer's WireGuard session, keeping the PSK now installed, so the next keepalive
+   * starts a fresh handshake (the control plane restarted its WireGuard). Serialized with PSK
+   * installs, so it can never put back a key the guard has just replaced.
+   */
+  reinitiate(): Promise<void> {
+    if (this.#stopping || this.#lastPsk === null) return Promise.resolve();
+    this.#pskChain = this.#pskChain.then(async () => {
+      const psk = this.#lastPsk;
+      if (this.#stopping || psk === null) return;
+      try {
+        await this.#o.backend.setPeerPsk(this.#o.iface, this.#o.peerWgPublicKey, psk, {
+          dropSession: true,
+        });
+      } catch (err) {
+        this.#log.warn("Cannot re-initiate the handshake on {iface}: {error}", {
+          iface: this.#o.iface,
+          error: (err as Error).message,
+        });
+      }
+    });
+    return this.#pskChain;
   }
 
   #age(): number | null {
@@ -322,7 +359,7 @@ export class RosenpassSupervisor {
   #restartDelay(attempt: number): number {
     return backoffDelayMs(attempt, {
       initialMs: this.#o.restartBackoff?.initialMs ?? 500,
-      maxMs: this.#o.restartBackoff?.maxMs ?? 30_000,
+      maxMs: this.#o.restartBackoff?.maxMs ?? 5_000,
       random: this.#o.random,
     });
   }
@@ -403,6 +440,11 @@ export class RosenpassSupervisor {
           dropSession: kind === "random",
         });
         this.#installedAtMs = this.#clock.now();
+        try {
+          this.#o.onInstalled?.(kind);
+        } catch (err) {
+          this.#log.error("onInstalled callback threw: {error}", { error: String(err) });
+        }
       } catch (err) {
         this.#log.error("Cannot set the {kind} PSK on {iface}: {error}", {
           kind,

@@ -307,3 +307,99 @@ Deno.test("bad restart backoff bounds fail at construction", async () => {
     await Promise.resolve();
   });
 });
+
+Deno.test("supervisor: onInstalled fires only after the key write finished; reinitiate keeps the key; stop leaves no key material", async () => {
+  await withRoot(async (root) => {
+    const { clock } = fakeClock();
+    const children: FakeChild[] = [];
+    const writes: { psk: string; dropSession: boolean; done: boolean }[] = [];
+    let release: () => void = () => {};
+    const backend = {
+      async setPeerPsk(_i: string, _p: string, psk: string, o?: { dropSession?: boolean }) {
+        const w = { psk, dropSession: o?.dropSession ?? false, done: false };
+        writes.push(w);
+        // The exchanged key's write is slow: nothing may claim it installed before it ends.
+        if (psk === KEY_A && !w.dropSession) await new Promise<void>((r) => release = r);
+        w.done = true;
+      },
+    };
+    const installed: { kind: string; writeDone: boolean }[] = [];
+    const sup = new RosenpassSupervisor({
+      config: await dummyKeysConfig(root),
+      backend,
+      iface: "labman0",
+      peerWgPublicKey: PEER_WG,
+      clock,
+      maxDownMs: 3_600_000,
+      keyLifetimeMs: 3_600_000,
+      spawn: () => {
+        const c = new FakeChild();
+        children.push(c);
+        return c;
+      },
+      onInstalled: (kind) => installed.push({ kind, writeDone: writes.at(-1)!.done }),
+    });
+    try {
+      await sup.start();
+      await waitFor(() => installed.length === 1, "the start PSK");
+      assert.deepEqual(installed[0], { kind: "random", writeDone: true });
+      await Deno.writeTextFile(sup.keyOutPath, KEY_A);
+      children[0]!.emit(line(sup.keyOutPath));
+      await waitFor(() => writes.some((w) => w.psk === KEY_A), "the exchanged key's write");
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(installed.length, 1, "announced before the write completed");
+      release();
+      await waitFor(() => installed.length === 2, "the exchanged key announced");
+      assert.deepEqual(installed[1], { kind: "exchanged", writeDone: true });
+
+      await sup.reinitiate();
+      assert.deepEqual(writes.at(-1), { psk: KEY_A, dropSession: true, done: true });
+      assert.equal(installed.length, 2, "re-initiating is not a new key");
+    } finally {
+      release();
+      await sup.stop();
+    }
+    for (const f of ["peer.osk", "rosenpass.toml", "rosenpass.pid"]) {
+      await assert.rejects(Deno.stat(join(sup.configPath, "..", f)), Deno.errors.NotFound, f);
+    }
+  });
+});
+
+Deno.test("supervisor: the default restart delay is capped at 5 s, so a returning link is used at once", async () => {
+  await withRoot(async (root) => {
+    const { fc, clock } = fakeClock();
+    const children: FakeChild[] = [];
+    const sup = new RosenpassSupervisor({
+      config: await dummyKeysConfig(root),
+      backend: new RecordingBackend(),
+      iface: "labman0",
+      peerWgPublicKey: PEER_WG,
+      clock,
+      random: () => 1 - Number.EPSILON, // upper edge of the jitter window: the cap itself
+      maxDownMs: 3_600_000,
+      keyLifetimeMs: 3_600_000,
+      spawn: () => {
+        const c = new FakeChild();
+        children.push(c);
+        return c;
+      },
+    });
+    try {
+      await sup.start();
+      const delays: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        children.at(-1)!.exit(1);
+        await waitFor(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
+        let waited = 0;
+        while (children.length === i + 1 && waited < 60_000) {
+          await fc.tickAsync(100);
+          waited += 100;
+        }
+        delays.push(waited);
+      }
+      assert.deepEqual(delays, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000, 5_000]);
+    } finally {
+      await sup.stop();
+    }
+  });
+});

@@ -90,6 +90,18 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       labelNames: ["endpoint"] as const,
       registers,
     }),
+    endpointCondition: new Gauge({
+      name: "labman_endpoint_condition",
+      help: "1 for the endpoint's server kind and condition (ready, overloaded, loading, down).",
+      labelNames: ["endpoint", "kind", "condition"] as const,
+      registers,
+    }),
+    endpointServerLoad: new Gauge({
+      name: "labman_endpoint_server_requests",
+      help: "The server's own capacity signals: its slots, running and waiting requests.",
+      labelNames: ["endpoint", "state"] as const,
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: "labman_upstream_errors_total",
       help: "Upstream failures by endpoint and kind.",

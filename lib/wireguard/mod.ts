@@ -12,6 +12,7 @@
  * @module
  */
 export type {
+  BackendHealth,
   Base64Key,
   InterfaceSpec,
   WgAllowedIp,

@@ -76,4 +76,16 @@ export interface WireGuardBackend {
   ): Promise<void>;
   /** Removes the link (and any userspace process behind it). Idempotent. */
   destroy(name: string): Promise<void>;
+  /**
+   * Liveness of what carries the interface, for backends that run something (wireguard-go):
+   * restarts so far and, once it cannot be kept up, why. Absent: nothing to supervise.
+   */
+  health?(name: string): BackendHealth;
+}
+
+export interface BackendHealth {
+  /** Restarts after unexpected exits since the interface was created. */
+  restarts: number;
+  /** Set once the backend gave up keeping the interface up. */
+  failure: string | null;
 }

@@ -11,7 +11,13 @@ import { getLogger } from "../telemetry/mod.ts";
 import { applyDelta } from "./device_state.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
 import { encodeSet, GET_REQUEST, parseErrno, parseGet } from "./uapi.ts";
-import type { Base64Key, InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
+import type {
+  BackendHealth,
+  Base64Key,
+  InterfaceSpec,
+  WgDevice,
+  WireGuardBackend,
+} from "./types.ts";
 
 const log = getLogger("wireguard", "userspace");
 const END_OF_REPLY = /(?:^|\n)errno=-?\d{1,10}\n\n$/;
@@ -85,6 +91,8 @@ interface Instance {
   /** wireguard-go answers and link + device state are applied. */
   ready: boolean;
   restarts: number[];
+  /** Restarts since create (the window above forgets old ones). */
+  restartCount: number;
   restartTimer?: ReturnType<typeof setTimeout>;
   /** Ends a pending restart delay early (on destroy). */
   wake?: () => void;
@@ -125,6 +133,12 @@ export class UserspaceBackend implements WireGuardBackend {
     return inst?.ready ? inst.child?.pid : undefined;
   }
 
+  health(name: string): BackendHealth {
+    const inst = this.#instances.get(name);
+    if (!inst) return { restarts: 0, failure: `${name} does not exist` };
+    return { restarts: inst.restartCount, failure: inst.failed?.message ?? null };
+  }
+
   async create(spec: InterfaceSpec): Promise<void> {
     if (!IFNAME.test(spec.name)) {
       throw new TypeError(`Cannot create interface "${spec.name}": name must match ${IFNAME}`);
@@ -141,6 +155,7 @@ export class UserspaceBackend implements WireGuardBackend {
       stopping: false,
       ready: false,
       restarts: [],
+      restartCount: 0,
     };
     this.#instances.set(spec.name, inst);
     try {
@@ -333,6 +348,7 @@ export class UserspaceBackend implements WireGuardBackend {
       return;
     }
     inst.restarts.push(now);
+    inst.restartCount++;
     const delay = 100 * 2 ** (inst.restarts.length - 1);
     log.warn("wireguard-go for {name} exited (code {code}); restarting in {delay} ms", {
       name: inst.spec.name,

@@ -7,7 +7,9 @@
  */
 import { type CpioEntry, cpioNewc, gzip } from "./cpio.ts";
 
-export const REQUIRED_MODULES = ["wireguard", "9p", "9pnet_virtio"];
+// virtio_pci is the transport of the virtio-9p-pci device; it is no symbol dependency of
+// 9pnet_virtio, so `modprobe --show-depends` does not list it, and Debian builds it as a module.
+export const REQUIRED_MODULES = ["wireguard", "9p", "9pnet_virtio", "virtio_pci"];
 
 export interface GuestKernel {
   version: string;

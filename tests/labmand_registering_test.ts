@@ -1,0 +1,102 @@
+/**
+ * Tunnel mode before registration (issue 9 items 3 and 5), no root needed: the tunnel address
+ * comes from the control plane, so while it is unreachable labmand keeps retrying and says why
+ * (systemd STATUS=, /readyz, `labman status`); a SIGHUP meanwhile is kept for after start-up,
+ * and SIGTERM still stops it cleanly. Nothing is created on the host before registration.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { freePort, until } from "./helpers/netns.ts";
+import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+Deno.test("labmand tunnel mode: control plane down → retries, says why everywhere, keeps SIGHUP, stops on SIGTERM", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "labman-reg-" });
+  const socketPath = `${dir}/notify.sock`;
+  const sock = Deno.listenDatagram({ transport: "unixpacket", path: socketPath });
+  const messages: string[] = [];
+  const receiving = (async () => {
+    try {
+      for (;;) messages.push(new TextDecoder().decode((await sock.receive())[0]));
+    } catch { /* closed */ }
+  })();
+  try {
+    const admin = freePort();
+    await Deno.writeTextFile(
+      `${dir}/labman.toml`,
+      `[control_plane]
+base_url = "http://127.0.0.1:${freePort()}"
+node_token = "tok"
+request_timeout_ms = 500
+retry_initial_ms = 100
+retry_max_ms = 300
+
+[wireguard]
+mode = "userspace"
+interface_name = "lmreg${crypto.randomUUID().slice(0, 6)}"
+private_key_path = "${dir}/wg/private.key"
+public_key_path = "${dir}/wg/public.key"
+
+[rosenpass]
+enabled = false
+
+[admin]
+listen_port = ${admin}
+
+[logging]
+format = "json"
+`,
+    );
+    await Deno.chmod(`${dir}/labman.toml`, 0o600);
+    await using labmand = await startLabmand(`${dir}/labman.toml`, {
+      expectReady: false,
+      env: { NOTIFY_SOCKET: socketPath },
+    });
+    await labmand.waitForLog((l) => l.level === "WARN" && /register/i.test(String(l.message)));
+    await until(
+      () =>
+        messages.some((m) =>
+          /STATUS=registering with the control plane: .*next attempt in/.test(m)
+        ),
+      "STATUS= with the reason",
+    );
+    assert.ok(!messages.some((m) => m.includes("READY=1")), "not ready while registering");
+
+    let body = "";
+    await until(async () => {
+      const r = await fetch(`http://127.0.0.1:${admin}/readyz`);
+      body = await r.text();
+      return r.status === 503 && /next attempt in/.test(body);
+    }, "readyz says why");
+    assert.match(body, /state: registering/);
+
+    const status = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...await taskFlags("labman"),
+        `${ROOT}labman/main.ts`,
+        "status",
+        "--admin",
+        `http://127.0.0.1:${admin}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(status.stdout);
+    assert.equal(status.code, 1, out);
+    assert.match(out, /NOT READY \(state: registering \(registering with the control plane: /);
+
+    labmand.signal("SIGHUP");
+    await labmand.waitForLog((l) => /SIGHUP during start-up/.test(String(l.message)));
+    labmand.signal("SIGTERM");
+    assert.equal(await labmand.exited(10_000), 0);
+    assert.ok(messages.some((m) => m.includes("STOPPING=1")));
+    // The node key was generated for the registration attempts and is kept for the next start.
+    assert.equal((await Deno.stat(`${dir}/wg/private.key`)).mode! & 0o777, 0o600);
+  } finally {
+    sock.close();
+    await receiving;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
