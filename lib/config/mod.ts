@@ -14,20 +14,15 @@ import { z } from "zod";
 import { LabmanConfigSchema } from "./schema.ts";
 
 export {
-  type AdminConfig,
-  type ControlPlaneConfig,
   type EndpointConfig,
   type EndpointKind,
   type HealthConfig,
   type LabmanConfig,
   LabmanConfigSchema,
   type LoggingConfig,
-  PortmanSchema,
+  type PortmanConfig,
   type ProxyConfig,
   type RosenpassConfig,
-  RosenpassSchema,
-  type WireGuardConfig,
-  type WireGuardPeerConfig,
 } from "./schema.ts";
 export { type ConfigIssue, formatIssue } from "./issue.ts";
 export {

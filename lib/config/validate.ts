@@ -13,12 +13,12 @@ import {
   isMulticast,
   isUnspecified,
   parseCidr,
-  parseIp,
+  parseHostIp as parseIp,
   PRIVATE_RANGES,
   privateRangeOf,
   sameIp,
   splitHostPort,
-} from "./_ip.ts";
+} from "../net/mod.ts";
 import { formatIp, ipSyntaxHint, isLoopbackIp as isLoopback, unbracketHost } from "../net/mod.ts";
 import type { FieldIssue } from "./issue.ts";
 import type { LabmanConfig } from "./schema.ts";

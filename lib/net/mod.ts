@@ -1,6 +1,6 @@
 /**
- * Network address text: the single IP literal parser/formatter and the host helpers (IPv6
- * brackets, loopback) every area uses.
+ * Network address text: the single IP literal parser/formatter, CIDR prefixes and address
+ * classes, and the host helpers (IPv6 brackets, loopback) every area uses.
  *
  * ```ts
  * import { formatIp, joinHostPort, parseIp } from "../net/mod.ts";
@@ -13,3 +13,16 @@
  */
 export { formatIp, inPrefix, type Ip, ipSyntaxHint, isLoopbackIp, parseIp } from "./ip.ts";
 export { bracketHost, isLoopbackHost, joinHostPort, unbracketHost } from "./host.ts";
+export {
+  type Cidr,
+  cidrOverlaps,
+  hostPrefix,
+  isMulticast,
+  isUnspecified,
+  parseCidr,
+  parseHostIp,
+  PRIVATE_RANGES,
+  privateRangeOf,
+  sameIp,
+  splitHostPort,
+} from "./cidr.ts";

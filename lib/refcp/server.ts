@@ -10,6 +10,7 @@ import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/mod.t
 import { abortableSleep } from "../timing/mod.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
+import { RelayHub, type RelayHubOptions } from "./relay_hub.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";
 import { bracketHost } from "../net/mod.ts";
 
@@ -44,6 +45,8 @@ export interface ReferenceControlPlaneOptions {
   historyLimit?: number;
   /** Called after every answered request. */
   onRequest?: (entry: RequestLogEntry) => void;
+  /** Relay protocol options (docs/protocol.md). */
+  relay?: RelayHubOptions;
 }
 
 /**
@@ -86,6 +89,8 @@ export interface ReferenceControlPlane extends AsyncDisposable {
   forgetNode(nodeId: string): boolean;
   /** Every answered request, oldest first (bounded to the last 1000). */
   requests(): RequestLogEntry[];
+  /** The relay protocol endpoint: received messages, directives to send, link control. */
+  readonly relay: RelayHub;
 }
 
 const FAIL_CODES: Record<number, string> = {
@@ -126,7 +131,9 @@ export function startReferenceControlPlane(
   };
   let port = options.port ?? 0;
   const hostForUrl = bracketHost(hostname);
+  const relay = new RelayHub(options.relay);
   const handler = createHandler(store, {
+    relay,
     tokens: options.tokens,
     wireguard: options.wireguard,
     ...(options.rosenpass ? { rosenpass: options.rosenpass } : {}),
@@ -197,8 +204,10 @@ export function startReferenceControlPlane(
     get port() {
       return port;
     },
+    relay,
     async close() {
       closing.abort();
+      relay.close();
       await stopListening();
     },
     nodes: () => store.nodes(),
@@ -207,7 +216,10 @@ export function startReferenceControlPlane(
     setSlugs: (nodeId, entries) => store.setSlugs(nodeId, entries),
     async setMode(next) {
       mode = { ...next };
-      if (next.offline && server) await stopListening();
+      if (next.offline && server) {
+        relay.dropConnections();
+        await stopListening();
+      }
       if (!next.offline && !server && !closing.signal.aborted) await listen();
     },
     forgetNode: (nodeId) => store.forget(nodeId),

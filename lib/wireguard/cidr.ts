@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { formatIp, ipSyntaxHint, parseIp } from "../net/mod.ts";
+import { formatIp, ipSyntaxHint, parseCidr as parseNetCidr, parseIp } from "../net/mod.ts";
 
 export interface Cidr {
   family: 4 | 6;
@@ -14,21 +14,16 @@ export interface Cidr {
 
 /** Parses `addr/len`; a bare address means a host prefix. Throws a SyntaxError naming `what`. */
 export function parseCidr(text: string, what = "CIDR"): Cidr {
-  const [addr, len, extra] = text.split("/");
+  const c = parseNetCidr(text);
+  if (c) return { family: c.ip.family, bytes: c.ip.bytes, prefixLen: c.prefix };
+  const [addr, len] = text.split("/");
   const ip = parseIp(addr);
-  if (!ip || extra !== undefined) {
-    throw new SyntaxError(
-      `Cannot parse ${what} "${text}": ${
-        extra !== undefined ? "more than one /" : ipSyntaxHint(addr)
-      } — write an IPv4/IPv6 address[/prefix], e.g. 10.90.0.5/32`,
-    );
-  }
-  const max = ip.family === 4 ? 32 : 128;
-  const prefixLen = len === undefined ? max : Number(len);
-  if (!/^\d{1,3}$/.test(len ?? String(max)) || prefixLen > max) {
-    throw new SyntaxError(`Cannot parse ${what} "${text}": prefix length must be 0..${max}`);
-  }
-  return { ...ip, prefixLen };
+  const why = !ip
+    ? ipSyntaxHint(addr)
+    : `prefix length ${JSON.stringify(len)} must be 0..${ip.family === 4 ? 32 : 128}`;
+  throw new SyntaxError(
+    `Cannot parse ${what} "${text}": ${why} — write an IPv4/IPv6 address[/prefix], e.g. 10.90.0.5/32`,
+  );
 }
 
 export function formatCidr(c: Cidr): string {

@@ -1,12 +1,12 @@
 /**
- * IP address and CIDR parsing for config validation. Pure, no DNS: config addresses must be
- * literals so that the bind address and the Deno permission list compare as text.
+ * CIDR prefixes and address classes (private, loopback, multicast) over the one IP parser, for
+ * config validation, the relay's URL checks and the WireGuard codecs. Pure, no DNS: addresses
+ * must be literals so that the bind address and the Deno permission list compare as text.
  *
  * @module
  */
-import { inPrefix, type Ip, parseIp as parseNetIp, unbracketHost } from "../net/mod.ts";
-
-export type { Ip };
+import { inPrefix, type Ip, parseIp } from "./ip.ts";
+import { unbracketHost } from "./host.ts";
 
 /** A parsed prefix. `bare` is true when the text had no `/len` part. */
 export interface Cidr {
@@ -15,19 +15,19 @@ export interface Cidr {
   bare: boolean;
 }
 
-/** Parses an IPv4 or IPv6 literal; config may write IPv6 in brackets. */
-export function parseIp(text: string): Ip | undefined {
-  return parseNetIp(unbracketHost(text));
+/** Parses an IP literal written as a host: IPv6 may be in brackets (`[::1]`). */
+export function parseHostIp(text: string): Ip | undefined {
+  return parseIp(unbracketHost(text));
 }
 
 /** Parses `ip/len` or a bare `ip` (prefix = full length). */
 export function parseCidr(text: string): Cidr | undefined {
   const slash = text.indexOf("/");
   if (slash < 0) {
-    const ip = parseIp(text);
+    const ip = parseHostIp(text);
     return ip ? { ip, prefix: ip.family === 4 ? 32 : 128, bare: true } : undefined;
   }
-  const ip = parseIp(text.slice(0, slash));
+  const ip = parseHostIp(text.slice(0, slash));
   const lenText = text.slice(slash + 1);
   if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
   const prefix = Number(lenText);

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { cidrOverlaps, parseCidr, parseIp, privateRangeOf, splitHostPort } from "./_ip.ts";
-import { formatIp as fmt, isLoopbackIp as isLoopback } from "../net/mod.ts";
-import type { Ip } from "../net/mod.ts";
+import {
+  cidrOverlaps,
+  parseCidr,
+  parseHostIp as parseIp,
+  privateRangeOf,
+  splitHostPort,
+} from "./cidr.ts";
+import { formatIp as fmt, isLoopbackIp as isLoopback } from "./mod.ts";
+import type { Ip } from "./mod.ts";
 
 const formatIp = (ip: Ip) => fmt(ip.bytes);
 
