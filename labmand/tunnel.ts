@@ -17,6 +17,7 @@ import {
   type Base64Key,
   bringUp,
   type InterfaceStatus,
+  pskTarget,
   selectBackend,
   status as wgStatus,
   tearDown,
@@ -173,7 +174,7 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
     firstPsk = first.promise;
     supervisor = new RosenpassSupervisor({
       config: config.rosenpass,
-      backend,
+      backend: pskTarget(backend),
       iface,
       peerWgPublicKey: plan.peer.publicKey,
       ...(peerPublicKeyPath ? { peerPublicKeyPath } : {}),

@@ -28,6 +28,7 @@ export { parseRosenpassKey, readRosenpassKey } from "./read_key.ts";
 export { decidePsk, type GuardPolicy, type PqState } from "./psk_guard.ts";
 export type { RosenpassChild, SpawnRosenpass } from "./child.ts";
 export {
+  type PskTarget,
   randomPsk,
   type RosenpassStatus,
   RosenpassSupervisor,

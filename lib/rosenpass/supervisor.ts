@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import type { RosenpassConfig } from "../config/mod.ts";
 import { backoffDelayMs, type Clock, systemClock } from "../timing/mod.ts";
 import { getLogger, type Logger } from "../telemetry/mod.ts";
-import type { Base64Key, WireGuardBackend } from "../wireguard/mod.ts";
+import type { Base64Key } from "../wireguard/mod.ts";
 import {
   type ChildExit,
   forEachLine,
@@ -27,10 +27,22 @@ import { readRosenpassKey } from "./read_key.ts";
 import { resolveRosenpassBinary } from "./resolve_binary.ts";
 import { reapStaleRosenpass } from "./stale_child.ts";
 
+/**
+ * Where negotiated PSKs go: labmand passes the WireGuard `setPeerPsk` function bound to its
+ * backend; tests record. `dropSession` asks for the peer's live session to be discarded.
+ */
+export interface PskTarget {
+  setPeerPsk(
+    iface: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: { dropSession?: boolean },
+  ): Promise<void>;
+}
+
 export interface RosenpassSupervisorOptions {
   config: RosenpassConfig;
-  /** Only `setPeerPsk` is used. */
-  backend: Pick<WireGuardBackend, "setPeerPsk">;
+  backend: PskTarget;
   /** WireGuard interface the PSK belongs to. */
   iface: string;
   /** WireGuard public key of the peer whose PSK rosenpass negotiates. */

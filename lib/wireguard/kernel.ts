@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import {
   getDeviceMessage,
@@ -43,6 +42,7 @@ export class KernelBackend implements WireGuardBackend {
   #links: LinkOps;
   #genl: NetlinkSocket;
   #family?: number;
+  #closed = false;
 
   constructor(options: KernelOptions = {}) {
     this.#links = options.links ?? defaultLinkOps();
@@ -83,21 +83,16 @@ export class KernelBackend implements WireGuardBackend {
     return { ...device, name };
   }
 
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: SetPeerPskOptions,
-  ): Promise<void> {
-    return applyPeerPsk(this, name, peerPublicKey, psk, options);
-  }
-
   async destroy(name: string): Promise<void> {
     await this.#links.deleteLink(name);
   }
 
-  close(): void {
-    this.#genl.close();
-    this.#links.close();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#genl.close();
+      this.#links.close();
+    }
+    return Promise.resolve();
   }
 }

@@ -57,5 +57,6 @@ export {
 } from "./interface.ts";
 export { UserspaceBackend, type UserspaceOptions } from "./userspace.ts";
 export { KernelBackend, type KernelOptions } from "./kernel.ts";
+export { pskTarget, setPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 export { UapiError } from "./uapi.ts";
 export { NetlinkError } from "./nlmsg.ts";

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { join } from "node:path";
 import { getLogger } from "../telemetry/mod.ts";
 import { backoffDelayMs } from "../timing/mod.ts";
 import { applyDelta } from "./device_state.ts";
+import { encodeKey, publicKeyFromPrivate } from "./keys.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
 import { encodeSet, GET_REQUEST, parseErrno, parseGet } from "./uapi.ts";
 import type {
@@ -183,19 +183,15 @@ export class UserspaceBackend implements WireGuardBackend {
 
   async get(name: string): Promise<WgDevice> {
     this.#instance(name, "read");
-    return parseGet(
+    const device = parseGet(
       await uapiExchange(this.socketPath(name), GET_REQUEST, this.#opts.startTimeoutMs),
       name,
     );
-  }
-
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: SetPeerPskOptions,
-  ): Promise<void> {
-    return applyPeerPsk(this, name, peerPublicKey, psk, options);
+    // UAPI has no public_key line (wg(8) derives it); the kernel reports it: report it too.
+    if (device.privateKey && !device.publicKey) {
+      device.publicKey = encodeKey(await publicKeyFromPrivate(device.privateKey));
+    }
+    return device;
   }
 
   async destroy(name: string): Promise<void> {

@@ -15,6 +15,7 @@ import {
   KernelBackend,
   peerRoutes,
   selectBackend,
+  setPeerPsk,
   status,
   type WgDevice,
   type WgPeer,
@@ -220,7 +221,7 @@ async function main(): Promise<GuestResult> {
   await check("setPeerPsk changes only the PSK", async () => {
     const before = await be.get("labman0");
     const psk2 = b64(generatePresharedKey());
-    await be.setPeerPsk("labman0", cpPeer.publicKey, psk2);
+    await setPeerPsk(be, "labman0", cpPeer.publicKey, psk2);
     const after = await be.get("labman0");
     assert.equal(after.peers[0].presharedKey, psk2);
     const strip = (d: WgDevice) => ({
@@ -234,7 +235,7 @@ async function main(): Promise<GuestResult> {
     const shown = (await sh(["wg", "show", "labman0", "preshared-keys"])).trim();
     assert.equal(shown, `${cpPeer.publicKey}\t${psk2}`);
     // update-only: a PSK for an unknown peer must not create one.
-    await be.setPeerPsk("labman0", b64(crypto.getRandomValues(new Uint8Array(32))), psk2);
+    await setPeerPsk(be, "labman0", b64(crypto.getRandomValues(new Uint8Array(32))), psk2);
     assert.equal((await be.get("labman0")).peers.length, 1, "setPeerPsk created a peer");
   });
 
@@ -418,7 +419,7 @@ async function main(): Promise<GuestResult> {
     // guest powers off right after this check.
   });
 
-  if (be instanceof KernelBackend) be.close();
+  await be.close();
   return { checks, info, totalMs: Math.round(performance.now() - started) };
 }
 
