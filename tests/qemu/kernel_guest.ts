@@ -26,9 +26,13 @@ import { getDeviceMessage, setDeviceMessages } from "../../lib/wireguard/genl.ts
 import { resolveWireGuardFamily } from "../../lib/wireguard/kernel.ts";
 import { NETLINK_GENERIC, NetlinkSocket } from "../../lib/wireguard/netlink_socket.ts";
 import { RESULT_MARKER } from "./qemu.ts";
+import { BACKEND_CONTRACT, BACKEND_CONTRACT_NAMES } from "../../lib/wireguard/_backend_contract.ts";
 
-/** Every check the guest reports; the host test requires each one, and each to pass. */
-export const CHECKS = [
+/**
+ * Every check the guest reports, in order; the host test requires each one, and each to pass.
+ * The `contract:` checks are the backend contract suite every backend runs.
+ */
+export const CHECKS: readonly string[] = [
   "select auto picks kernel",
   "bringUp address, mtu and routes",
   "get round-trips every field",
@@ -37,8 +41,9 @@ export const CHECKS = [
   "destroy removes the link",
   "two netns handshake and pass traffic",
   "nothing left behind",
+  ...BACKEND_CONTRACT_NAMES.map((n) => `contract: ${n}`),
   "large peer list split and merged",
-] as const;
+];
 
 export interface CheckResult {
   name: string;
@@ -122,7 +127,7 @@ async function main(): Promise<GuestResult> {
   const started = performance.now();
   const checks: CheckResult[] = [];
   const info: GuestResult["info"] = {};
-  const check = async (name: (typeof CHECKS)[number], fn: () => Promise<void>) => {
+  const check = async (name: string, fn: () => Promise<void>) => {
     const t = performance.now();
     try {
       await fn();
@@ -339,6 +344,24 @@ async function main(): Promise<GuestResult> {
     for (const n of ["labman0", "lmwga", "lmwgb"]) await be.destroy(n);
     assert.deepEqual(await linkNames(), linksBefore);
   });
+
+  // --- the contract suite every backend runs (lib/wireguard/_backend_contract.ts) ---
+  for (const [i, c] of BACKEND_CONTRACT.entries()) {
+    await check(`contract: ${c.name}`, async () => {
+      const ifname = `lmct${i}`;
+      try {
+        await c.run({
+          backend: be,
+          ifname,
+          address: `198.18.0.${i + 2}/32`,
+          listenPort: 51950 + i,
+        });
+      } finally {
+        await be.destroy(ifname).catch(() => {});
+      }
+      assert.deepEqual(await linkNames(), linksBefore, "the case left a link behind");
+    });
+  }
 
   // --- a big device: SET split over many messages, GET dump in many parts ---
   await check("large peer list split and merged", async () => {
