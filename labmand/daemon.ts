@@ -87,7 +87,9 @@ async function readApiKeys(config: LabmanConfig): Promise<Record<string, string>
       keys[e.name] = (await Deno.readTextFile(e.api_key_file)).trim();
     } catch (err) {
       throw new Error(
-        `endpoints[${i}].api_key_file: cannot read ${e.api_key_file}: ${(err as Error).message}`,
+        `Cannot read endpoints[${i}].api_key_file ${e.api_key_file}: ${
+          (err as Error).message
+        } — fix the path or its permissions (the file holds the bare key)`,
       );
     }
   }
@@ -136,7 +138,9 @@ async function readNodeToken(config: LabmanConfig): Promise<string> {
     return (await Deno.readTextFile(cp.node_token_file!)).trim();
   } catch (err) {
     throw new Error(
-      `control_plane.node_token_file: cannot read ${cp.node_token_file}: ${(err as Error).message}`,
+      `Cannot read control_plane.node_token_file ${cp.node_token_file}: ${
+        (err as Error).message
+      } — fix the path or its permissions (mode 0600, owned by root)`,
     );
   }
 }
@@ -626,7 +630,7 @@ async function rosenpassPublicKeyB64(config: LabmanConfig): Promise<string> {
     return Buffer.from(await Deno.readFile(config.rosenpass.public_key_path)).toString("base64");
   } catch (err) {
     throw new Error(
-      `rosenpass.public_key_path: cannot read ${config.rosenpass.public_key_path}: ${
+      `Cannot read rosenpass.public_key_path ${config.rosenpass.public_key_path}: ${
         (err as Error).message
       } — create it with "labman keygen"`,
     );

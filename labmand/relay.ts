@@ -86,7 +86,11 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
     }
   } catch (err) {
     if (!p.allow_unauthenticated) {
-      throw new Error(`portman.secret_file: ${(err as Error).message}`);
+      throw new Error(
+        `Cannot read portman.secret_file: ${
+          (err as Error).message
+        } — fix the file, or set portman.allow_unauthenticated for credential-less clients only`,
+      );
     }
     log.warn("no usable Portman secret ({message}); only credential-less clients can connect", {
       message: (err as Error).message,

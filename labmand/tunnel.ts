@@ -68,7 +68,7 @@ export function planTunnel(config: LabmanConfig, reg: RegisterResponse | null): 
   }
   if (!wg.address || !wg.peer) {
     throw new Error(
-      "wireguard.address and wireguard.peer: needed when there is no control plane to register with",
+      "Cannot bring up the tunnel: wireguard.address and wireguard.peer are needed when there is no control plane to register with — set both, or configure [control_plane]",
     );
   }
   return {

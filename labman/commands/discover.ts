@@ -57,11 +57,15 @@ function parsePorts(values: string[]): number[] {
   const ports = parseList(values).map((p) => {
     const n = Number(p);
     if (!Number.isInteger(n) || n < 1 || n > 65535) {
-      throw new RangeError(`--ports: "${p}" is not a port number (1-65535)`);
+      throw new RangeError(`Cannot scan --ports "${p}": not a port number — use 1-65535`);
     }
     return n;
   });
-  if (ports.length === 0) throw new RangeError("--ports: give at least one port");
+  if (ports.length === 0) {
+    throw new RangeError(
+      "Cannot scan: --ports lists no port — give at least one, e.g. --ports 8000,11434",
+    );
+  }
   return [...new Set(ports)];
 }
 

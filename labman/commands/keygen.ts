@@ -86,7 +86,7 @@ export async function keygenRosenpass(options: KeygenStepOptions): Promise<Keyge
   });
   if (!r.created) {
     throw new Error(
-      `a Rosenpass key pair already exists at ${secretKeyPath} — pass --force to replace it`,
+      `Cannot create a Rosenpass key pair: one already exists at ${secretKeyPath} — pass --force to replace it`,
     );
   }
   const digest = new Uint8Array(

@@ -323,7 +323,9 @@ export async function startDataPlane(
     const handle = await spawn(s, options, hooksFor(() => box.handle));
     box.handle = handle;
     // Died between "ready" and here: its exit had no handle to act on, so fail the launch.
-    if (handle.exited) throw new Error("data plane exited right after it started");
+    if (handle.exited) {
+      throw new Error("Cannot start the data plane: it exited right after it started");
+    }
     return handle;
   };
 
@@ -382,7 +384,9 @@ export async function startDataPlane(
   const toCurrent = async <T>(msg: WithoutId<ToWorker>, replayed = false): Promise<T> => {
     if (restarting !== null) {
       if (replayed) return undefined as T;
-      throw new Error("data plane is restarting after a crash");
+      throw new Error(
+        "Cannot reach the data plane: it is restarting after a crash — retry in a moment",
+      );
     }
     return await current.request<T>(msg);
   };

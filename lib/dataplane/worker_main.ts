@@ -105,7 +105,7 @@ async function requestCounts(): Promise<{ total: number; errors: number }> {
 }
 
 async function status(): Promise<DataPlaneStatus> {
-  if (!state) throw new Error("data plane not initialised");
+  if (!state) throw new Error("Cannot answer: the data plane is not initialised yet");
   const snap = state.registry.snapshot();
   const counts = await requestCounts();
   return {
@@ -128,7 +128,7 @@ async function status(): Promise<DataPlaneStatus> {
 }
 
 async function handle(msg: ToWorker): Promise<unknown> {
-  if (!state) throw new Error("data plane not initialised");
+  if (!state) throw new Error("Cannot answer: the data plane is not initialised yet");
   switch (msg.type) {
     case "reconfigure":
       setupLogging({ level: msg.settings.logging.level, format: msg.settings.logging.format });
@@ -182,7 +182,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       state.registry.router.returnSlots(msg.endpoint, msg.slots);
       return;
     case "init":
-      throw new Error("data plane already initialised");
+      throw new Error("Cannot initialise the data plane: it already is");
   }
 }
 

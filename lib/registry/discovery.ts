@@ -202,7 +202,7 @@ export function classifyNetworkError(err: unknown, where: string): ProbeResult {
     ok: false,
     error: { kind, message: `Cannot reach ${where}: ${why}` },
   });
-  if (err instanceof Error && err.name === "NotCapable") {
+  if (err instanceof Deno.errors.NotCapable) {
     return out(
       "not_permitted",
       `not allowed by the data-plane sandbox (${err.message}) — only configured endpoint ` +
