@@ -21,7 +21,7 @@ import {
   scanServers,
   WELL_KNOWN_PORTS,
 } from "../../lib/discover/mod.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
+import { type CommandDeps, resolveDeps } from "../../lib/ops/mod.ts";
 import { dialectOf } from "../../lib/registry/mod.ts";
 
 const USAGE =

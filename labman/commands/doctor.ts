@@ -12,19 +12,27 @@ import {
   loadConfig,
   normaliseEndpointUrl,
 } from "../../lib/config/mod.ts";
-import { isCompiledBinary, PATHS, rootPath } from "../../lib/ops/artifacts.ts";
-import { type Check, check, checklistExitCode, formatChecklist } from "../../lib/ops/checklist.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { keyDirChecks, modeOf, toolChecks } from "../../lib/ops/node_checks.ts";
-import { portmanChecks } from "../../lib/ops/portman_check.ts";
 import {
+  type Check,
+  check,
+  checklistExitCode,
+  type CommandDeps,
   describeFetchError,
   endpointCheck,
+  formatChecklist,
   ipForwardCheck,
+  isCompiledBinary,
+  keyDirChecks,
   keyFileCheck,
+  modeOf,
+  PATHS,
+  portmanChecks,
   type ProbeOutcome,
+  resolveDeps,
+  rootPath,
   type SecretStat,
-} from "../../lib/ops/preflight.ts";
+  toolChecks,
+} from "../../lib/ops/mod.ts";
 import { adminUrl } from "./status.ts";
 import { readProcFile } from "../../lib/procfs/mod.ts";
 

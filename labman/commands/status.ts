@@ -7,9 +7,13 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../lib/config/mod.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { describeFetchError } from "../../lib/ops/preflight.ts";
-import { formatStatus, summarizeStatus } from "../../lib/ops/status_summary.ts";
+import {
+  type CommandDeps,
+  describeFetchError,
+  formatStatus,
+  resolveDeps,
+  summarizeStatus,
+} from "../../lib/ops/mod.ts";
 import { joinHostPort } from "../../lib/net/mod.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";

@@ -5,11 +5,18 @@
  *
  * @module
  */
-import { loadSources, PATHS, programArtifacts, rootPath } from "../../lib/ops/artifacts.ts";
-import { observePath } from "../../lib/ops/fs_ops.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { formatAction, planChanges } from "../../lib/ops/install_plan.ts";
-import { unifiedDiff } from "../../lib/ops/unified_diff.ts";
+import {
+  type CommandDeps,
+  formatAction,
+  loadSources,
+  observePath,
+  PATHS,
+  planChanges,
+  programArtifacts,
+  resolveDeps,
+  rootPath,
+  unifiedDiff,
+} from "../../lib/ops/mod.ts";
 import {
   applyPlan,
   parseProgramArgs,

@@ -16,7 +16,7 @@ import {
 } from "./genl.ts";
 import { NETLINK_GENERIC, NetlinkSocket } from "./netlink_socket.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
-import type { Base64Key, InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
+import type { InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
 
 const log = getLogger("wireguard", "kernel");
 

@@ -12,13 +12,7 @@ import { applyDelta } from "./device_state.ts";
 import { encodeKey, publicKeyFromPrivate } from "./keys.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
 import { encodeSet, GET_REQUEST, parseErrno, parseGet } from "./uapi.ts";
-import type {
-  BackendHealth,
-  Base64Key,
-  InterfaceSpec,
-  WgDevice,
-  WireGuardBackend,
-} from "./types.ts";
+import type { BackendHealth, InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
 
 const log = getLogger("wireguard", "userspace");
 const END_OF_REPLY = /(?:^|\n)errno=-?\d{1,10}\n\n$/;
