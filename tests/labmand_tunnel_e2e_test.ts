@@ -8,106 +8,12 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { keygen } from "../labman/commands/keygen.ts";
 import { replyText } from "../lib/mockllm/mod.ts";
-import { createTopology, lineReader, randomSuffix, run, type Topology } from "./helpers/netns.ts";
+import { createTopology, randomSuffix, run } from "./helpers/netns.ts";
+import { type CpSide, startCpSide, startLanMock } from "./helpers/cp_side.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-
-interface CpSide {
-  call<T = unknown>(cmd: Record<string, unknown>, timeoutMs?: number): Promise<T>;
-  close(): Promise<void>;
-}
-
-async function startCpSide(topo: Topology, id: string, state: string): Promise<CpSide> {
-  const child = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      topo.cp,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}tests/fixtures/cp_side.ts`,
-      "--iface",
-      `lmc${id}`,
-      "--ip",
-      topo.cpIp,
-      "--token",
-      "e2e-token",
-      "--state",
-      state,
-      "--rosenpass",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = lineReader(child.stdout);
-  const writer = child.stdin.getWriter();
-  const first = JSON.parse(await lines.next(60_000));
-  assert.equal(first.ready, true);
-  let queue = Promise.resolve() as Promise<unknown>;
-  return {
-    call<T>(cmd: Record<string, unknown>, timeoutMs = 20_000): Promise<T> {
-      const p = queue.then(async () => {
-        await writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
-        const reply = JSON.parse(await lines.next(timeoutMs));
-        if (!reply.ok) throw new Error(`cp side: ${reply.error}`);
-        return reply.value as T;
-      });
-      queue = p.catch(() => {});
-      return p;
-    },
-    async close() {
-      try {
-        await writer.write(new TextEncoder().encode(JSON.stringify({ cmd: "quit" }) + "\n"));
-        await writer.close();
-      } catch { /* already gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* exited */ }
-      }, 10_000);
-      await child.status;
-      clearTimeout(timer);
-      await lines.done.catch(() => {});
-    },
-  };
-}
-
-async function startLanMock(topo: Topology) {
-  const child = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      topo.lan,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}lib/mockllm/cli.ts`,
-      "--hostname",
-      topo.lanHostIp,
-      "--port",
-      "8000",
-      "--models",
-      "llama-3.1-8b",
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = lineReader(child.stdout);
-  assert.match(await lines.next(30_000), /listening on http:\/\/198\.51\.100\.2:8000\/v1/);
-  return {
-    async close() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await child.status;
-      await lines.done.catch(() => {});
-    },
-  };
-}
 
 async function waitUntil<T>(fn: () => Promise<T | undefined | false>, what: string, ms: number) {
   const deadline = Date.now() + ms;

@@ -34,19 +34,45 @@ export function modeOf(path: string): number | null {
   }
 }
 
+/** What a path is, following symlinks. */
+export type PathKind = "char" | "dir" | "file" | "other" | "missing";
+
+/**
+ * What `path` is. Deno refuses every path under `/dev`, `/proc` and `/sys` (even a stat)
+ * without `--allow-all`, which labman never has, so there the answer comes from `stat(1)`
+ * through the host, the way lib/procfs reads `/proc` through `cat`.
+ */
+export async function pathKind(path: string, host: Host): Promise<PathKind> {
+  try {
+    const st = Deno.statSync(path);
+    return st.isCharDevice ? "char" : st.isDirectory ? "dir" : st.isFile ? "file" : "other";
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) return "missing";
+  }
+  const r = await host.run("stat", ["-L", "-c", "%F", path], { timeoutMs: 5_000 });
+  if (r.code !== 0) return "missing";
+  return parseStatFileType(r.stdout);
+}
+
+/** Maps `stat -c %F` output ("character special file", "directory", …) to a {@link PathKind}. */
+export function parseStatFileType(text: string): PathKind {
+  const t = text.trim();
+  if (t === "character special file") return "char";
+  if (t === "directory") return "dir";
+  if (t === "regular file" || t === "regular empty file") return "file";
+  return "other";
+}
+
 export async function probeKernel({ root, host }: ProbeOptions): Promise<KernelWireGuard> {
-  const loaded = modeOf(rootPath(root, PATHS.wireguardModule)) !== null;
+  const loaded = (await pathKind(rootPath(root, PATHS.wireguardModule), host)) !== "missing";
   if (loaded) return { loaded, loadable: true };
   const r = await host.run("modprobe", ["-n", "wireguard"], { timeoutMs: 10_000 });
   return { loaded, loadable: r.code === 0 };
 }
 
-export function tunState(root: string): "char" | "other" | "missing" {
-  try {
-    return Deno.statSync(rootPath(root, PATHS.tun)).isCharDevice ? "char" : "other";
-  } catch {
-    return "missing";
-  }
+export async function tunState(root: string, host: Host): Promise<"char" | "other" | "missing"> {
+  const kind = await pathKind(rootPath(root, PATHS.tun), host);
+  return kind === "char" || kind === "missing" ? kind : "other";
 }
 
 /** Directories holding the key files the config names (tunnel modes only). */
@@ -89,7 +115,9 @@ export async function toolChecks(
       ),
     );
   }
-  if (!options.onlyNeeded || needs.tun) out.push(tunCheck(needs.tun, tunState(options.root)));
+  if (!options.onlyNeeded || needs.tun) {
+    out.push(tunCheck(needs.tun, await tunState(options.root, options.host)));
+  }
   const pq = config.rosenpass.enabled && mode !== "off";
   if (!options.onlyNeeded || pq) {
     out.push(

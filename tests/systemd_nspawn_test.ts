@@ -1,0 +1,305 @@
+/**
+ * labmand under a real systemd, as an operator runs it: a Debian bookworm userland boots with
+ * systemd as PID 1 (systemd-nspawn) inside the node's network namespace of the end-to-end
+ * topology; `labman install` (deno run entry points with the tasks' permission flags, as
+ * `denort` is not available here), `labman keygen`, a config pointing at the reference control
+ * plane and a mock model server, then `systemctl start/reload/stop`, a crash with
+ * `Restart=on-failure`, and `systemd-analyze security` of the installed unit. Everything the
+ * container printed (console, journal) lands in the test log.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { taskFlags } from "./helpers/labmand_process.ts";
+import { type CpSide, startCpSide, startLanMock } from "./helpers/cp_side.ts";
+import { createTopology, randomSuffix, run, until } from "./helpers/netns.ts";
+import { bootContainer, type Container, nspawnUnavailable } from "./helpers/nspawn.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const skip = nspawnUnavailable();
+if (skip) console.log(`systemd_nspawn_test: skipped — ${skip}`);
+
+/** The test-only places rosenpass may be (CI builds it into its cache). */
+function findRosenpass(): string | null {
+  const dirs = [
+    ...(Deno.env.get("PATH") ?? "").split(":"),
+    `${Deno.env.get("LABMAN_CI_CACHE") ?? "/var/cache/labman-ci"}/cargo/bin`,
+    `${Deno.env.get("HOME") ?? "/root"}/.cargo/bin`,
+  ];
+  for (const d of dirs.filter(Boolean)) {
+    try {
+      if (Deno.statSync(`${d}/rosenpass`).isFile) return `${d}/rosenpass`;
+    } catch { /* next */ }
+  }
+  return null;
+}
+
+/** A `deno run` entry point with exactly the permission flags of a deno.json task. */
+async function wrapper(task: "labmand" | "labman", entry: string, broken = false) {
+  const flags = (await taskFlags(task)).join(" ");
+  return `#!/bin/sh
+# ${task} from the checkout (/lmrepo) with the flags of the "${task}" task in deno.json.
+${
+    broken
+      ? "echo 'this build is broken' >&2; exit 3\n"
+      : ""
+  }export DENO_DIR=/var/cache/lmtest-deno NO_COLOR=1
+exec /usr/local/bin/deno run --cached-only ${flags} /lmrepo/${entry} "$@"
+`;
+}
+
+function nodeConfig(o: { cpIp: string; nodeIp: string; lanHostIp: string; pq: boolean }) {
+  return `[control_plane]
+base_url = "http://${o.cpIp}:8443"
+node_token_file = "/etc/labman/node_token"
+retry_initial_ms = 200
+retry_max_ms = 1000
+
+[wireguard]
+mode = "userspace"
+
+[rosenpass]
+enabled = ${o.pq}
+listen = "${o.nodeIp}:9999"
+
+[proxy]
+listen_port = 8080
+
+[health]
+interval_s = 1
+timeout_ms = 500
+
+[[endpoints]]
+name = "lan-gpu"
+base_url = "http://${o.lanHostIp}:8000/v1"
+`;
+}
+
+interface UnitState {
+  ActiveState: string;
+  SubState: string;
+  Result: string;
+  MainPID: string;
+  NRestarts: string;
+  StatusText: string;
+}
+
+async function unitState(c: Container): Promise<UnitState> {
+  const text = await c.sh([
+    "systemctl",
+    "show",
+    "labmand",
+    "-p",
+    "ActiveState,SubState,Result,MainPID,NRestarts,StatusText",
+  ]);
+  return Object.fromEntries(
+    text.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  ) as unknown as UnitState;
+}
+
+async function journal(c: Container): Promise<string> {
+  return (await c.exec(["journalctl", "-u", "labmand", "-o", "cat", "--no-pager"])).stdout;
+}
+
+Deno.test({
+  name:
+    "systemd: install, keygen, start (ExecStartPre, READY=1), reload, crash + Restart=, stop (ExecStopPost) under the unit's sandbox",
+  ignore: skip !== null,
+  sanitizeResources: false, // children's pipes are closed in finally
+  async fn() {
+    const rosenpass = findRosenpass();
+    const id = randomSuffix();
+    const topo = await createTopology();
+    const tmp = await Deno.makeTempDir({ prefix: "labman-systemd-" });
+    let cp: CpSide | undefined;
+    let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;
+    let container: Container | undefined;
+    const log: string[] = [];
+    const step = (s: string) => {
+      log.push(`== ${s}`);
+      console.log(`  systemd test: ${s}`);
+    };
+    try {
+      mock = await startLanMock(topo);
+      cp = await startCpSide(topo, id, `${tmp}/cp`, { rosenpass: rosenpass !== null });
+      await Deno.mkdir(`${tmp}/lmtest/bin`, { recursive: true });
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/bin/labmand`,
+        await wrapper("labmand", "labmand/main.ts"),
+      );
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/bin/labman`,
+        await wrapper("labman", "labman/main.ts"),
+      );
+      await Deno.mkdir(`${tmp}/lmtest/broken`);
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/broken/labmand`,
+        await wrapper("labmand", "labmand/main.ts", true),
+      );
+      for (const f of ["bin/labmand", "bin/labman", "broken/labmand"]) {
+        await Deno.chmod(`${tmp}/lmtest/${f}`, 0o755);
+      }
+      const cfg = nodeConfig({ ...topo, pq: rosenpass !== null });
+      await Deno.writeTextFile(`${tmp}/lmtest/labman.toml`, cfg);
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/broken.toml`,
+        cfg.replace('mode = "userspace"', 'mode = "bogus"'),
+      );
+      await Deno.writeTextFile(`${tmp}/lmtest/node_token`, "e2e-token\n");
+
+      const denoDir = (await new Deno.Command(Deno.execPath(), {
+        args: ["info", "--json"],
+        stdout: "piped",
+        stderr: "null",
+      }).output()).stdout;
+      const bindRo: Record<string, string> = {
+        [ROOT]: "/lmrepo",
+        [Deno.execPath()]: "/usr/local/bin/deno",
+        [JSON.parse(new TextDecoder().decode(denoDir)).denoDir]: "/var/cache/lmtest-deno",
+        [`${tmp}/lmtest`]: "/lmtest",
+      };
+      if (rosenpass) bindRo[rosenpass] = "/usr/local/sbin/rosenpass";
+      step("boot");
+      container = await bootContainer({ netns: topo.node, bindRo });
+      const c = container;
+
+      step("labman install (from the checkout)");
+      const installed = await c.sh([
+        "/lmtest/bin/labman",
+        "install",
+        "--from",
+        "/lmtest/bin/labmand",
+        "--labman-from",
+        "/lmtest/bin/labman",
+      ]);
+      log.push(installed);
+      assert.match(installed, /ran systemctl daemon-reload/);
+      step("labman keygen");
+      log.push(await c.sh(["labman", "keygen", ...(rosenpass ? [] : ["--no-rosenpass"])]));
+      await c.sh(["install", "-m", "0600", "/lmtest/node_token", "/etc/labman/node_token"]);
+
+      step("a broken config: labman pre fails, with its message in the journal");
+      await c.sh(["install", "-m", "0600", "/lmtest/broken.toml", "/etc/labman/labman.toml"]);
+      const failed = await c.exec(["systemctl", "start", "labmand"]);
+      assert.notEqual(failed.code, 0, "start must fail with a broken config");
+      let st = await unitState(c);
+      // Restart=on-failure also retries a failed ExecStartPre (every RestartSec).
+      assert.ok(
+        st.ActiveState === "failed" || st.SubState === "auto-restart",
+        JSON.stringify(st),
+      );
+      assert.equal(st.Result, "exit-code");
+      const j1 = await journal(c);
+      assert.match(j1, /wireguard\.mode: must be one of/);
+      assert.match(j1, /labman pre: 1 config error\(s\) in \/etc\/labman\/labman\.toml/);
+      await c.sh(["systemctl", "stop", "labmand"]);
+
+      step("systemctl start: active only after READY=1");
+      await c.sh(["install", "-m", "0600", "/lmtest/labman.toml", "/etc/labman/labman.toml"]);
+      log.push(await c.sh(["labman", "doctor"]).catch((e) => String(e)));
+      const started = await c.exec(["systemctl", "start", "labmand"], { timeoutMs: 90_000 });
+      assert.equal(started.code, 0, `start failed:\n${started.stderr}\n${await journal(c)}`);
+      st = await unitState(c);
+      assert.equal(st.ActiveState, "active");
+      assert.equal(st.SubState, "running");
+      assert.match(st.StatusText, /ready|serving/i);
+      const j2 = await journal(c);
+      assert.match(
+        j2,
+        /labman pre: ok \(config \/etc\/labman\/labman\.toml, wireguard mode userspace\)/,
+      );
+      const procStatus = await c.sh(["cat", `/proc/${st.MainPID}/status`]);
+      log.push(
+        procStatus.split("\n").filter((l) => /^(Cap|NoNewPrivs|Seccomp)/.test(l)).join("\n"),
+      );
+      assert.match(procStatus, /^NoNewPrivs:\s+1$/m);
+      assert.match(procStatus, /^CapEff:\s+0000000000001000$/m, "CAP_NET_ADMIN only");
+
+      step("served over the tunnel, from the control plane");
+      const nodes = await cp.call<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
+      assert.equal(nodes.length, 1);
+      const nodeIp = nodes[0].address.split("/")[0];
+      await cp.call({
+        cmd: "slugs",
+        entries: [{ slug: "t-1/fast", tenant: "t-1", endpoint: "lan-gpu", model: "llama-3.1-8b" }],
+      });
+      const chat = async () => {
+        let last: unknown;
+        await until(
+          async () => {
+            const r = await cp!.call<{ ok: boolean; text?: string }>({
+              cmd: "chat",
+              baseUrl: `http://${nodeIp}:8080/v1`,
+              model: "t-1/fast",
+              timeoutMs: 3_000,
+            });
+            last = r;
+            return r.ok;
+          },
+          "a chat completion over the tunnel",
+          30_000,
+        );
+        return last as { ok: boolean; text?: string };
+      };
+      assert.ok((await chat()).ok);
+      if (rosenpass) {
+        const psk = (await cp.call<string>({ cmd: "psk" })).split("\t")[1];
+        assert.ok(psk && psk !== "(none)", "a Rosenpass PSK is installed");
+      }
+
+      step("systemctl reload: SIGHUP re-reads the config");
+      await c.sh(["systemctl", "reload", "labmand"]);
+      await until(
+        async () => /reloaded \\?"?\/etc\/labman\/labman\.toml/.test(await journal(c)),
+        "the reload log line",
+        15_000,
+      );
+      assert.equal((await unitState(c)).ActiveState, "active");
+
+      step("kill -9: Restart=on-failure, labman post cleans up, served again");
+      const oldPid = (await unitState(c)).MainPID;
+      await c.sh(["kill", "-9", oldPid]);
+      await until(
+        async () => {
+          const s = await unitState(c);
+          return s.NRestarts === "1" && s.ActiveState === "active" && s.SubState === "running";
+        },
+        "labmand restarted by systemd",
+        60_000,
+      );
+      assert.notEqual((await unitState(c)).MainPID, oldPid);
+      assert.match(await journal(c), /labman post: cleanup complete/);
+      assert.ok((await chat()).ok);
+
+      step("systemd-analyze security");
+      const security = await c.exec([
+        "systemd-analyze",
+        "security",
+        "--no-pager",
+        "labmand.service",
+      ]);
+      const score = /Overall exposure level for labmand\.service: ([0-9.]+)/.exec(security.stdout);
+      log.push(security.stdout.split("\n").slice(-2).join("\n"));
+      assert.ok(score, security.stdout + security.stderr);
+
+      step("systemctl stop: labman post runs, the interface is gone");
+      await c.sh(["systemctl", "stop", "labmand"], { timeoutMs: 60_000 });
+      st = await unitState(c);
+      assert.equal(st.ActiveState, "inactive");
+      assert.equal(st.Result, "success");
+      assert.deepEqual(await cp.call({ cmd: "nodes" }), []);
+      assert.notEqual((await run(["ip", "link", "show", "labman0"], { ns: topo.node })).code, 0);
+      log.push(`systemd-analyze security: ${score[1]}`);
+    } finally {
+      if (container) {
+        log.push("--- journalctl -u labmand ---", await journal(container).catch((e) => String(e)));
+        await container.shutdown();
+        log.push("--- console ---", container.console());
+      }
+      console.log(log.join("\n"));
+      await cp?.close().catch(() => {});
+      await mock?.close().catch(() => {});
+      await topo.cleanup();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
