@@ -213,6 +213,33 @@ Deno.test({
       );
       assert.match(procStatus, /^NoNewPrivs:\s+1$/m);
       assert.match(procStatus, /^CapEff:\s+0000000000001000$/m, "CAP_NET_ADMIN only");
+      assert.match(procStatus, /^Seccomp:\s+2$/m, "SystemCallFilter= applies");
+      // labmand's /proc is mounted hidepid=invisible,subset=pid (ProtectProc=, ProcSubset=).
+      const mounts = await c.sh(["cat", `/proc/${st.MainPID}/mountinfo`]);
+      assert.match(mounts, / \/proc .*proc proc \S*hidepid=invisible/);
+      assert.match(mounts, / \/proc .*proc proc \S*subset=pid/);
+      // The sandbox is enforced, not just declared: a denied call fails and /dev holds tun but
+      // no disk.
+      const probe = await c.exec([
+        "systemd-run",
+        "--wait",
+        "--pipe",
+        "-q",
+        "-p",
+        "PrivateDevices=yes",
+        "-p",
+        "BindPaths=-/dev/net/tun",
+        "-p",
+        "SystemCallFilter=~@clock",
+        "-p",
+        "SystemCallErrorNumber=EPERM",
+        "sh",
+        "-c",
+        "ls /dev/net/tun; ls /dev/sda /dev/vda 2>&1; date -s @0 2>&1; true",
+      ]);
+      assert.match(probe.stdout, /^\/dev\/net\/tun$/m);
+      assert.doesNotMatch(probe.stdout, /^\/dev\/[sv]da$/m);
+      assert.match(probe.stdout, /Operation not permitted/);
 
       step("served over the tunnel, from the control plane");
       const nodes = await cp.call<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
@@ -241,9 +268,16 @@ Deno.test({
         return last as { ok: boolean; text?: string };
       };
       assert.ok((await chat()).ok);
+      // Tunnelling and Rosenpass key exchange, under the full sandbox (admin metrics).
+      const metrics = (await run(["curl", "-sf", "http://127.0.0.1:9464/metrics"], {
+        ns: topo.node,
+      })).stdout;
+      assert.match(metrics, /^labman_wireguard_received_bytes_total\{peer="[^"]+"\} [1-9]/m);
       if (rosenpass) {
         const psk = (await cp.call<string>({ cmd: "psk" })).split("\t")[1];
         assert.ok(psk && psk !== "(none)", "a Rosenpass PSK is installed");
+        assert.match(metrics, /^labman_rosenpass_state\{state="active"\} 1$/m);
+        assert.match(metrics, /^labman_rosenpass_exchanges_total [1-9]/m);
       }
 
       step("systemctl reload: SIGHUP re-reads the config");
@@ -280,6 +314,7 @@ Deno.test({
       const score = /Overall exposure level for labmand\.service: ([0-9.]+)/.exec(security.stdout);
       log.push(security.stdout.split("\n").slice(-2).join("\n"));
       assert.ok(score, security.stdout + security.stderr);
+      assert.ok(Number(score[1]) <= 2.0, `exposure ${score[1]} > 2.0:\n${security.stdout}`);
 
       step("systemctl stop: labman post runs, the interface is gone");
       await c.sh(["systemctl", "stop", "labmand"], { timeoutMs: 60_000 });

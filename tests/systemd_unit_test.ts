@@ -73,7 +73,13 @@ Deno.test("labmand.service has the lifecycle hooks and the sandbox of design §3
     undefined,
     "runs as root cut down to CAP_NET_ADMIN (see the unit's comment)",
   );
-  assert.equal(d.get("PrivateDevices"), undefined, "PrivateDevices would hide /dev/net/tun");
+  // A private /dev hides /dev/net/tun unless it is bound back in.
+  assert.equal(one("PrivateDevices"), "yes");
+  assert.equal(one("BindPaths"), "-/dev/net/tun");
+  assert.equal(one("DeviceAllow"), "/dev/net/tun rw");
+  assert.equal(one("ProtectProc"), "invisible");
+  assert.equal(one("ProcSubset"), "pid");
+  assert.match(d.get("SystemCallFilter")?.[0] ?? "", /^@system-service @pkey$/);
 });
 
 Deno.test({
