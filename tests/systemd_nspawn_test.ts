@@ -34,13 +34,21 @@ function findRosenpass(): string | null {
 }
 
 /** A `deno run` entry point with exactly the permission flags of a deno.json task. */
-async function wrapper(task: "labmand" | "labman", entry: string, broken = false) {
+async function wrapper(
+  task: "labmand" | "labman",
+  entry: string,
+  broken: false | "exits" | "hangs" = false,
+  build = 1,
+) {
   const flags = (await taskFlags(task)).join(" ");
   return `#!/bin/sh
 # ${task} from the checkout (/lmrepo) with the flags of the "${task}" task in deno.json.
+# build ${build}
 ${
-    broken
+    broken === "exits"
       ? "echo 'this build is broken' >&2; exit 3\n"
+      : broken === "hangs"
+      ? "echo 'this build never gets ready' >&2; exec sleep 600\n"
       : ""
   }export DENO_DIR=/var/cache/lmtest-deno NO_COLOR=1
 exec /usr/local/bin/deno run --cached-only ${flags} /lmrepo/${entry} "$@"
@@ -133,9 +141,21 @@ Deno.test({
       await Deno.mkdir(`${tmp}/lmtest/broken`);
       await Deno.writeTextFile(
         `${tmp}/lmtest/broken/labmand`,
-        await wrapper("labmand", "labmand/main.ts", true),
+        await wrapper("labmand", "labmand/main.ts", "exits", 3),
       );
-      for (const f of ["bin/labmand", "bin/labman", "broken/labmand"]) {
+      await Deno.mkdir(`${tmp}/lmtest/hangs`);
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/hangs/labmand`,
+        await wrapper("labmand", "labmand/main.ts", "hangs", 4),
+      );
+      await Deno.mkdir(`${tmp}/lmtest/v2`);
+      await Deno.writeTextFile(
+        `${tmp}/lmtest/v2/labmand`,
+        await wrapper("labmand", "labmand/main.ts", false, 2),
+      );
+      for (
+        const f of ["bin/labmand", "bin/labman", "broken/labmand", "hangs/labmand", "v2/labmand"]
+      ) {
         await Deno.chmod(`${tmp}/lmtest/${f}`, 0o755);
       }
       const cfg = nodeConfig({ ...topo, pq: rosenpass !== null });
@@ -315,6 +335,56 @@ Deno.test({
       log.push(security.stdout.split("\n").slice(-2).join("\n"));
       assert.ok(score, security.stdout + security.stderr);
       assert.ok(Number(score[1]) <= 2.0, `exposure ${score[1]} > 2.0:\n${security.stdout}`);
+
+      step("labman update --restart: drain, restart, READY; the previous build is kept");
+      const updateArgs = (from: string, readyTimeoutS = 30) => [
+        "labman",
+        "update",
+        "--from",
+        from,
+        "--labman-from",
+        "/usr/local/bin/labman",
+        "--restart",
+        "--ready-timeout",
+        String(readyTimeoutS),
+      ];
+      const good = await c.exec(updateArgs("/lmtest/v2/labmand"), { timeoutMs: 120_000 });
+      log.push(good.stdout, good.stderr);
+      assert.equal(good.code, 0, good.stdout + good.stderr);
+      assert.match(good.stdout, /kept the previous 1 file\(s\) in \/var\/lib\/labman\/previous/);
+      assert.match(good.stdout, /labmand drained and stopped/);
+      assert.match(good.stdout, /labmand is ready \(new build\)/);
+      assert.match(await c.sh(["cat", "/usr/local/bin/labmand"]), /# build 2/);
+      assert.match(await c.sh(["cat", "/var/lib/labman/previous/labmand"]), /# build 1/);
+      assert.equal((await unitState(c)).SubState, "running");
+      assert.ok((await chat()).ok);
+
+      step("labman update --restart with a broken build: rolled back and running again");
+      const bad = await c.exec(updateArgs("/lmtest/broken/labmand"), { timeoutMs: 180_000 });
+      log.push(bad.stdout, bad.stderr);
+      assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+      assert.match(bad.stderr, /the new labmand did not become ready: systemctl start exited/);
+      assert.match(bad.stdout, /rolled back 1 file\(s\): \/usr\/local\/bin\/labmand/);
+      assert.match(bad.stdout, /labmand is ready \(previous build\)/);
+      assert.match(bad.stderr, /rolled back; the previous labmand is running again/);
+      assert.match(await c.sh(["cat", "/usr/local/bin/labmand"]), /# build 2/);
+      assert.match(await journal(c), /this build is broken/);
+      st = await unitState(c);
+      assert.equal(st.ActiveState, "active");
+      assert.equal(st.SubState, "running");
+      assert.ok((await chat()).ok);
+
+      step(
+        "labman update --restart with a build that never gets ready: rolled back after the bound",
+      );
+      const hung = await c.exec(updateArgs("/lmtest/hangs/labmand", 5), { timeoutMs: 180_000 });
+      log.push(hung.stdout, hung.stderr);
+      assert.equal(hung.code, 1, hung.stdout + hung.stderr);
+      assert.match(hung.stderr, /the new labmand did not become ready: not ready within 5 s/);
+      assert.match(hung.stdout, /labmand is ready \(previous build\)/);
+      assert.match(await c.sh(["cat", "/usr/local/bin/labmand"]), /# build 2/);
+      assert.equal((await unitState(c)).SubState, "running");
+      assert.ok((await chat()).ok);
 
       step("systemctl stop: labman post runs, the interface is gone");
       await c.sh(["systemctl", "stop", "labmand"], { timeoutMs: 60_000 });

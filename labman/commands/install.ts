@@ -52,6 +52,8 @@ export interface ProgramOptions {
   noSystemctl: boolean;
   dryRun: boolean;
   restart: boolean;
+  /** How long `update --restart` waits for READY=1 before rolling back. */
+  readyTimeoutMs: number;
   help: boolean;
 }
 
@@ -73,7 +75,12 @@ export function parseProgramArgs(
         root: { type: "string" },
         "no-systemctl": { type: "boolean" },
         "dry-run": { type: "boolean" },
-        ...(extra.restart ? { restart: { type: "boolean" as const } } : {}),
+        ...(extra.restart
+          ? {
+            restart: { type: "boolean" as const },
+            "ready-timeout": { type: "string" as const },
+          }
+          : {}),
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -88,8 +95,17 @@ export function parseProgramArgs(
       noSystemctl: v["no-systemctl"] === true,
       dryRun: v["dry-run"] === true,
       restart: v.restart === true,
+      readyTimeoutMs: 90_000,
       help: v.help === true,
     };
+    const readyTimeout = str("ready-timeout");
+    if (readyTimeout !== undefined) {
+      const seconds = Number(readyTimeout);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
+        return `--ready-timeout must be a whole number of seconds from 1 to 3600, got "${readyTimeout}"`;
+      }
+      opts.readyTimeoutMs = seconds * 1000;
+    }
     for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
       if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
     }
@@ -126,7 +142,7 @@ export async function applyPlan(plan: PlannedAction[], artifacts: Artifact[]): P
 
 /** systemctl is run only on the real root, with systemd running, and without --no-systemctl. */
 export function systemctlAllowed(
-  opts: ProgramOptions,
+  opts: Pick<ProgramOptions, "noSystemctl" | "root">,
   systemdRunning: boolean,
 ): { ok: boolean; why?: string } {
   if (opts.noSystemctl) return { ok: false, why: "--no-systemctl" };
