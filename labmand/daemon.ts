@@ -278,8 +278,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         await teardown();
         return EXIT.startFailed;
       }
-      reg = outcome.reg;
-      log.info("registered as node {nodeId}", { nodeId: reg.node_id });
+      reg = outcome.reg; // the control session logs the registration (one line per event)
     }
 
     // --- tunnel --------------------------------------------------------------------------
