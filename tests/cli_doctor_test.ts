@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { labmanArgv, runLabman } from "./helpers/labman_cli.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
 
 /** `labman doctor ARGS` as a process; stdout and stderr together, as an operator reads them. */
 async function doctor(args: string[], options: Parameters<typeof runLabman>[1] = {}) {

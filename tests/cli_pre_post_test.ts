@@ -171,6 +171,38 @@ Deno.test("pre passes a good userspace config and creates the runtime dirs with 
   }
 });
 
+Deno.test("pre refuses a wireguard-go that labmand's --allow-run would not let it start", async () => {
+  const t = await setup();
+  try {
+    // Found and executable, but not the "wireguard-go" on PATH that the flags name.
+    const elsewhere = join(t.dir, "opt-wireguard-go");
+    await Deno.copyFile(await Deno.realPath("/bin/true"), elsewhere);
+    await Deno.chmod(elsewhere, 0o755);
+    const cfg = await t.writeConfig(
+      userspaceConfig(t).replace(
+        'mode = "userspace"',
+        `mode = "userspace"\nwireguard_go = "${elsewhere}"`,
+      ),
+    );
+    await Deno.mkdir(join(t.root, "dev/net"), { recursive: true });
+    await Deno.symlink("/dev/null", join(t.root, "dev/net/tun"));
+    const r = await pre(
+      ["--config", cfg, "--root", t.root],
+      await t.barePath({ wireguardGo: true }),
+    );
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.err,
+      new RegExp(
+        `✗ wireguard-go: ${elsewhere} is not a program labmand may run: its --allow-run names ` +
+          `"wireguard-go" as found on PATH\\n +fix: put it on PATH: ln -s ${elsewhere} /usr/local/bin/wireguard-go`,
+      ),
+    );
+  } finally {
+    await Deno.remove(t.dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "pre under the labman task's flags accepts the real /dev/net/tun (root)",
   ignore: !isRoot,

@@ -7,7 +7,7 @@
 import { dirname } from "node:path";
 import type { LabmanConfig } from "../config/mod.ts";
 import { PATHS, rootPath } from "./artifacts.ts";
-import type { Check } from "./checklist.ts";
+import { type Check, check } from "./checklist.ts";
 import type { Host } from "./host.ts";
 import {
   kernelCheck,
@@ -75,6 +75,30 @@ export async function tunState(root: string, host: Host): Promise<"char" | "othe
   return kind === "char" || kind === "missing" ? kind : "other";
 }
 
+/**
+ * True when this process may start `path`. labman's and labmand's `--allow-run` name
+ * `wireguard-go` and `rosenpass` (resolved on PATH when they start), so a binary elsewhere —
+ * an absolute path in the config, `~/.cargo/bin` — is found but would be refused.
+ */
+export function runnable(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command: path }).state === "granted";
+  } catch {
+    return true; // no permissions API: nothing to judge
+  }
+}
+
+/** Replaces an ok check for a found program with a failure when the flags forbid running it. */
+function mustBeRunnable(c: Check, name: string, found: string | null): Check {
+  if (c.status !== "ok" || found === null || runnable(found)) return c;
+  return check(
+    "fail",
+    c.label,
+    `${found} is not a program labmand may run: its --allow-run names "${name}" as found on PATH`,
+    `put it on PATH: ln -s ${found} /usr/local/bin/${name} (and set the config to "${name}")`,
+  );
+}
+
 /** Directories holding the key files the config names (tunnel modes only). */
 export function keyDirs(config: LabmanConfig): { label: string; path: string }[] {
   if (config.wireguard.mode === "off") return [];
@@ -107,11 +131,12 @@ export async function toolChecks(
   const out: Check[] = [];
   if (!options.onlyNeeded || needs.kernel || mode === "auto") out.push(kernelCheck(mode, kernel));
   if (!options.onlyNeeded || needs.wireguardGo !== "no") {
+    const found = options.host.which(config.wireguard.wireguard_go);
     out.push(
-      wireguardGoCheck(
-        needs,
-        config.wireguard.wireguard_go,
-        options.host.which(config.wireguard.wireguard_go),
+      mustBeRunnable(
+        wireguardGoCheck(needs, config.wireguard.wireguard_go, found),
+        "wireguard-go",
+        needs.wireguardGo === "no" ? null : found,
       ),
     );
   }
@@ -120,11 +145,12 @@ export async function toolChecks(
   }
   const pq = config.rosenpass.enabled && mode !== "off";
   if (!options.onlyNeeded || pq) {
+    const found = options.host.whichRosenpass(config.rosenpass.binary);
     out.push(
-      rosenpassCheck(
-        pq,
-        config.rosenpass.binary,
-        options.host.whichRosenpass(config.rosenpass.binary),
+      mustBeRunnable(
+        rosenpassCheck(pq, config.rosenpass.binary, found),
+        "rosenpass",
+        pq ? found : null,
       ),
     );
   }
