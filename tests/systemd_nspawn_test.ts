@@ -234,6 +234,27 @@ Deno.test({
       assert.match(procStatus, /^NoNewPrivs:\s+1$/m);
       assert.match(procStatus, /^CapEff:\s+0000000000001000$/m, "CAP_NET_ADMIN only");
       assert.match(procStatus, /^Seccomp:\s+2$/m, "SystemCallFilter= applies");
+      // Reading an unrelated file: Deno's --allow-read is unrestricted (config-chosen paths), the
+      // unit's sandbox is what refuses it. In labmand's mount namespace /root is empty
+      // (ProtectHome=) and /tmp is private (PrivateTmp=).
+      await c.sh(["sh", "-c", "echo secret > /root/operator-secret && echo t > /tmp/host-tmp"]);
+      const seen = await c.exec([
+        "nsenter",
+        "-t",
+        st.MainPID,
+        "-m",
+        "sh",
+        "-c",
+        "cat /root/operator-secret; cat /tmp/host-tmp; touch /usr/x; touch /var/lib/labman/ok",
+      ]);
+      assert.doesNotMatch(
+        seen.stdout,
+        /secret|^t$/m,
+        "labmand must not see /root or the host /tmp",
+      );
+      assert.match(seen.stderr, /\/root\/operator-secret: (No such file|Permission denied)/);
+      assert.match(seen.stderr, /'\/usr\/x': Read-only file system/);
+      assert.doesNotMatch(seen.stderr, /\/var\/lib\/labman\/ok/, "its state dir stays writable");
       // labmand's /proc is mounted hidepid=invisible,subset=pid (ProtectProc=, ProcSubset=).
       const mounts = await c.sh(["cat", `/proc/${st.MainPID}/mountinfo`]);
       assert.match(mounts, / \/proc .*proc proc \S*hidepid=invisible/);
