@@ -98,6 +98,20 @@ async function leaderOf(nspawnPid: number, deadline: number): Promise<number> {
   throw new Error("Cannot boot the container: no systemd PID 1 appeared in time");
 }
 
+/** Every pid in the cgroup trees under `roots`. */
+async function cgroupPids(roots: string[]): Promise<number[]> {
+  const pids: number[] = [];
+  const walk = async (dir: string) => {
+    const procs = await Deno.readTextFile(`${dir}/cgroup.procs`).catch(() => "");
+    pids.push(...procs.split("\n").filter(Boolean).map(Number));
+    try {
+      for await (const e of Deno.readDir(dir)) if (e.isDirectory) await walk(`${dir}/${e.name}`);
+    } catch { /* removed meanwhile */ }
+  };
+  for (const r of roots) await walk(r);
+  return pids;
+}
+
 export async function bootContainer(options: BootOptions): Promise<Container> {
   const machine = `lmtest-${randomSuffix()}`;
   // Pitfall 4 of the notes: without a host systemd, nspawn puts payload/ and supervisor/ under
@@ -173,8 +187,15 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
   };
   const shutdown = () =>
     shutdownDone ??= (async () => {
-      if (exitCode === null && leader > 0) {
-        await exec(["systemctl", "exit", "0"], { timeoutMs: 10_000 }).catch(() => {});
+      if (exitCode === null) {
+        if (leader > 0) {
+          await exec(["systemctl", "exit", "0"], { timeoutMs: 10_000 }).catch(() => {});
+        } else {
+          // No PID 1 known yet: nspawn turns SIGTERM into a power-off of the container.
+          try {
+            child.kill("SIGTERM");
+          } catch { /* exited */ }
+        }
       }
       const timer = setTimeout(() => {
         try {
@@ -184,16 +205,18 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       await status;
       clearTimeout(timer);
       await pumps.catch(() => {});
-      if (leader > 0) {
-        // PID 1 of the container dies with nspawn; anything it left in the cgroups goes too.
-        for (const c of cgroups) {
-          const procs = await Deno.readTextFile(`${c}/cgroup.procs`).catch(() => "");
-          for (const pid of procs.split("\n").filter(Boolean)) {
-            try {
-              Deno.kill(Number(pid), "SIGKILL");
-            } catch { /* gone */ }
-          }
+      // A killed nspawn leaves its container's PID 1 running (reparented to init): kill
+      // everything in the run's cgroup trees (payload/…, supervisor/…), then wait for them to
+      // empty so they can be removed.
+      for (let round = 0; round < 50; round++) {
+        const pids = await cgroupPids(cgroups);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
         }
+        await new Promise((r) => setTimeout(r, 100));
       }
       await removeCgroups();
       return exitCode;
