@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { systemctlAllowed } from "../labman/commands/install.ts";
+import { passwdIds, systemctlAllowed } from "../labman/commands/install.ts";
 import { runLabman } from "./helpers/labman_cli.ts";
 
 interface Io {
@@ -101,9 +101,11 @@ Deno.test("install into an empty root creates everything with the right modes, t
     await Deno.writeTextFile(cfg, "# mine\n");
     t.lines.length = 0;
     assert.equal(await install(t.args, t.deps), 0, t.errors.join("\n"));
-    const items = t.lines.filter((l) => l.startsWith("  "));
+    // Under --root no system user is created (an image's job) and no systemctl runs.
+    const items = t.lines.filter((l) => l.startsWith("  ") && !/^ {2}skipped /.test(l));
     assert.ok(items.length >= 10, t.lines.join("\n"));
     for (const l of items) assert.match(l, /^ {2}(unchanged|kept) /, l);
+    assert.ok(t.lines.includes(`  skipped creating system user labman (--root ${t.root})`));
     assert.ok(t.lines.includes("labman install: everything is unchanged"), t.lines.join("\n"));
     assert.equal(await Deno.readTextFile(cfg), "# mine\n");
   } finally {
@@ -219,4 +221,12 @@ Deno.test("systemctlAllowed: only on the real root, with systemd, without --no-s
     ok: false,
     why: "--root /tmp/x",
   });
+});
+
+Deno.test("passwdIds finds the service user's uid and gid in a passwd file", () => {
+  const passwd =
+    "root:x:0:0:root:/root:/bin/bash\nlabman:x:997:996::/var/lib/labman:/usr/sbin/nologin\n";
+  assert.deepEqual(passwdIds(passwd, "labman"), { uid: 997, gid: 996 });
+  assert.equal(passwdIds(passwd, "labmand"), null);
+  assert.equal(passwdIds("", "labman"), null);
 });

@@ -193,12 +193,16 @@ Deno.test({
       ]);
       log.push(installed);
       assert.match(installed, /ran systemctl daemon-reload/);
+      assert.match(installed, /created system user labman \(uid \d+\)/);
+      assert.match(installed, /chown labman:labman \/etc\/labman\/labman\.toml/);
       step("labman keygen");
       log.push(await c.sh(["labman", "keygen", ...(rosenpass ? [] : ["--no-rosenpass"])]));
-      await c.sh(["install", "-m", "0600", "/lmtest/node_token", "/etc/labman/node_token"]);
+      // As docs/operations.md says: secrets labmand reads belong to its user.
+      const own = ["-o", "labman", "-g", "labman", "-m", "0600"];
+      await c.sh(["install", ...own, "/lmtest/node_token", "/etc/labman/node_token"]);
 
       step("a broken config: labman pre fails, with its message in the journal");
-      await c.sh(["install", "-m", "0600", "/lmtest/broken.toml", "/etc/labman/labman.toml"]);
+      await c.sh(["install", ...own, "/lmtest/broken.toml", "/etc/labman/labman.toml"]);
       const failed = await c.exec(["systemctl", "start", "labmand"]);
       assert.notEqual(failed.code, 0, "start must fail with a broken config");
       let st = await unitState(c);
@@ -214,7 +218,7 @@ Deno.test({
       await c.sh(["systemctl", "stop", "labmand"]);
 
       step("systemctl start: active only after READY=1");
-      await c.sh(["install", "-m", "0600", "/lmtest/labman.toml", "/etc/labman/labman.toml"]);
+      await c.sh(["install", ...own, "/lmtest/labman.toml", "/etc/labman/labman.toml"]);
       log.push(await c.sh(["labman", "doctor"]).catch((e) => String(e)));
       const started = await c.exec(["systemctl", "start", "labmand"], { timeoutMs: 90_000 });
       assert.equal(started.code, 0, `start failed:\n${started.stderr}\n${await journal(c)}`);
@@ -232,6 +236,9 @@ Deno.test({
         procStatus.split("\n").filter((l) => /^(Cap|NoNewPrivs|Seccomp)/.test(l)).join("\n"),
       );
       assert.match(procStatus, /^NoNewPrivs:\s+1$/m);
+      const uid = /^Uid:\s+(\d+)/m.exec(procStatus)?.[1];
+      assert.ok(uid && uid !== "0", `labmand runs as the labman user, not root (uid ${uid})`);
+      assert.equal(uid, (await c.sh(["id", "-u", "labman"])).trim());
       assert.match(procStatus, /^CapEff:\s+0000000000001000$/m, "CAP_NET_ADMIN only");
       assert.match(procStatus, /^Seccomp:\s+2$/m, "SystemCallFilter= applies");
       // Reading an unrelated file: Deno's --allow-read is unrestricted (config-chosen paths), the
