@@ -543,7 +543,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           registered.resolve(r);
           registration = r;
           relay?.connect(r, tunnelPeerIps());
-          log.info("registered as node {nodeId}", { nodeId: r.node_id });
+          // The control session logs the registration itself (one line per event).
           lc.dispatch({ type: "registered" });
         },
         onRegisterRetry: (err, delayMs) =>

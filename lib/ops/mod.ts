@@ -33,6 +33,7 @@ export {
 } from "./install_plan.ts";
 export { keyDirChecks, modeOf, toolChecks } from "./node_checks.ts";
 export { portmanChecks } from "./portman_check.ts";
+export { keepPrevious, type KeptFile, previousDir, restorePrevious } from "./previous.ts";
 export {
   describeFetchError,
   endpointCheck,
