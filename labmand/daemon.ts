@@ -53,6 +53,7 @@ import {
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
+import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
@@ -375,6 +376,31 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // --- admin listener --------------------------------------------------------------------------
   const startAdmin = () => {
     if (!config.admin.enabled) return;
+    const readinessReport = async () => {
+      const s = lc.state;
+      const r = readiness(s);
+      const checks: Record<string, string> = {
+        state: r.ready ? s.phase : `${s.phase} (${r.reason})`,
+      };
+      const status = dataPlane ? await dataPlane.status().catch(() => null) : null;
+      if (status) {
+        const healthy = status.endpoints.filter((e) => e.healthy).length;
+        checks.proxy = `listening on ${proxyUrl}`;
+        checks.endpoints = `${healthy}/${status.endpoints.length} healthy`;
+      }
+      if (tunnel) {
+        checks.wireguard = `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind}): ${
+          s.tunnel.replace("_", " ")
+        }`;
+        checks.pq = tunnel.pq().state;
+      }
+      if (session) {
+        checks.control_plane = session.state === "error"
+          ? `error: ${session.lastError?.message ?? "rejected"}`
+          : session.state;
+      }
+      return { ready: r.ready, checks };
+    };
     admin = startAdminServer({
       hostname: config.admin.listen_addr,
       port: config.admin.listen_port,
@@ -386,31 +412,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         if (dp) parts.push(dp as any);
         return await mergeExposition(parts);
       },
-      readiness: async () => {
-        const s = lc.state;
-        const r = readiness(s);
-        const checks: Record<string, string> = {
-          state: r.ready ? s.phase : `${s.phase} (${r.reason})`,
-        };
-        const status = dataPlane ? await dataPlane.status().catch(() => null) : null;
-        if (status) {
-          const healthy = status.endpoints.filter((e) => e.healthy).length;
-          checks.proxy = `listening on ${proxyUrl}`;
-          checks.endpoints = `${healthy}/${status.endpoints.length} healthy`;
-        }
-        if (tunnel) {
-          checks.wireguard = `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind}): ${
-            s.tunnel.replace("_", " ")
-          }`;
-          checks.pq = tunnel.pq().state;
-        }
-        if (session) {
-          checks.control_plane = session.state === "error"
-            ? `error: ${session.lastError?.message ?? "rejected"}`
-            : session.state;
-        }
-        return { ready: r.ready, checks };
-      },
+      readiness: readinessReport,
+      status: async () =>
+        buildAdminStatus({
+          readiness: await readinessReport(),
+          dataPlane: dataPlane ? await dataPlane.status().catch(() => null) : null,
+          wireguard: tunnel ? await tunnel.status().catch(() => wgStatus) : null,
+          pq: tunnel && tunnel.pq().state !== "disabled" ? tunnel.pq() : null,
+        }),
     });
     adminUrl = `http://${joinHostPort(admin.addr.hostname, admin.addr.port)}`;
   };

@@ -1,6 +1,6 @@
 /**
- * `labman status`: asks the running labmand's loopback admin listener (`/readyz`, `/metrics`)
- * and prints a compact summary, or JSON with `--json`.
+ * `labman status`: asks the running labmand's loopback admin listener for its `/status` JSON
+ * document (schema in lib/admin/status.ts) and prints a compact summary, or JSON with `--json`.
  * Exit: 0 ready, 1 not ready, 3 unreachable, 2 usage error.
  *
  * @module
@@ -15,13 +15,15 @@ import {
   summarizeStatus,
 } from "../../lib/ops/mod.ts";
 import { joinHostPort } from "../../lib/net/mod.ts";
+import { type AdminStatus, AdminStatusSchema } from "../../lib/admin/mod.ts";
+import { readCappedText } from "../../lib/http/mod.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";
 
 const USAGE = `usage: labman status [--admin URL] [--config PATH] [--json] [--timeout-ms N]
 
 Shows whether labmand is ready, its endpoints (healthy/total, models), request counts, queue,
-WireGuard and Rosenpass state, read from the admin listener (${DEFAULT_ADMIN} unless the
+WireGuard and Rosenpass state, read from the admin listener's /status (${DEFAULT_ADMIN} unless the
 config's [admin] says otherwise).
 
 Options:
@@ -61,9 +63,33 @@ export async function resolveAdminUrl(
   return { url: adminUrl(admin.listen_addr, admin.listen_port) };
 }
 
+/** labmand's own answer is small; anything bigger is not labmand. */
+const MAX_STATUS_BYTES = 1024 * 1024;
+
 async function get(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-  return { status: res.status, body: await res.text() };
+  const { text } = await readCappedText(res.body, MAX_STATUS_BYTES);
+  return { status: res.status, body: text };
+}
+
+/** The parsed `/status` document, or why the answer is not one. */
+function parseStatus(answer: { status: number; body: string }): AdminStatus | string {
+  if (answer.status === 404) {
+    return "this labmand has no /status (older than this labman?) — update labmand";
+  }
+  if (answer.status !== 200) return `/status answered HTTP ${answer.status}`;
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.body);
+  } catch {
+    return "/status did not answer JSON — is --admin pointing at labmand's admin listener?";
+  }
+  const parsed = AdminStatusSchema.safeParse(json);
+  return parsed.success
+    ? parsed.data
+    : `/status answered an unexpected document (${
+      parsed.error.issues[0]?.message
+    }) — are labman and labmand the same version?`;
 }
 
 export async function status(args: string[], deps: CommandDeps = {}): Promise<number> {
@@ -114,13 +140,9 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
     return EXIT_UNREACHABLE;
   }
   const base = target.url;
-  let ready: { status: number; body: string };
-  let metrics: { status: number; body: string };
+  let answer: { status: number; body: string };
   try {
-    [ready, metrics] = await Promise.all([
-      get(`${base}/readyz`, timeoutMs),
-      get(`${base}/metrics`, timeoutMs),
-    ]);
+    answer = await get(`${base}/status`, timeoutMs);
   } catch (e) {
     const msg = `labmand is not running or admin listener disabled (tried ${base})`;
     if (values.json) {
@@ -138,12 +160,14 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
     }
     return EXIT_UNREACHABLE;
   }
-  const summary = summarizeStatus({
-    admin: base,
-    readyStatus: ready.status,
-    readyBody: ready.body,
-    metricsText: metrics.status === 200 ? metrics.body : "",
-  });
+  const parsed = parseStatus(answer);
+  if (typeof parsed === "string") {
+    const msg = `Cannot read labmand's status at ${base}: ${parsed}`;
+    if (values.json) out(JSON.stringify({ reachable: true, admin: base, error: msg }));
+    else err(`labman status: ${msg}`);
+    return EXIT_UNREACHABLE;
+  }
+  const summary = summarizeStatus({ admin: base, status: parsed });
   if (values.json) out(JSON.stringify({ reachable: true, ...summary }, null, 2));
   else out(formatStatus(summary));
   return summary.ready ? 0 : 1;

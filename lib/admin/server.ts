@@ -1,10 +1,12 @@
 /**
  * The loopback admin listener: `/metrics` (Prometheus), `/healthz` (process alive),
- * `/readyz` (serving). It refuses to bind anything but loopback (design invariant 3).
+ * `/readyz` (serving), `/status` (JSON for `labman status`). It refuses to bind anything but
+ * loopback (design invariant 3).
  *
  * @module
  */
 import { isLoopbackHost } from "../net/mod.ts";
+import type { AdminStatus } from "./status.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -18,6 +20,8 @@ export interface AdminServerOptions {
   /** Prometheus exposition text. */
   metrics: () => Promise<string>;
   readiness: () => Promise<Readiness>;
+  /** The `/status` document; without it `/status` answers 404. */
+  status?: () => Promise<AdminStatus>;
 }
 
 export interface AdminServer {
@@ -25,7 +29,9 @@ export interface AdminServer {
   shutdown(): Promise<void>;
 }
 
-export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" | "readiness">) {
+export function createAdminHandler(
+  options: Pick<AdminServerOptions, "metrics" | "readiness" | "status">,
+) {
   return async function adminHandler(req: Request): Promise<Response> {
     const { pathname } = new URL(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -45,6 +51,11 @@ export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" |
           status: r.ready ? 200 : 503,
         });
       }
+      case "/status":
+        if (!options.status) return new Response("not found\n", { status: 404 });
+        return Response.json(await options.status(), {
+          headers: { "cache-control": "no-store" },
+        });
       default:
         return new Response("not found\n", { status: 404 });
     }

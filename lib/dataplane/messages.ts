@@ -54,6 +54,13 @@ export interface DataPlaneStatus {
     in_flight: number;
     max_concurrent: number | null;
     last_error?: string;
+    /** Configured or detected server kind; null until detected. */
+    kind?: string | null;
+    /** ready, overloaded, loading or down; null before the first check. */
+    condition?: string | null;
+    /** The server's own slot count and running requests, when it reports them. */
+    server_slots?: number;
+    server_running?: number;
   }[];
   requests: { total: number; errors: number; in_flight: number; queue_depth: number };
   capabilities: {

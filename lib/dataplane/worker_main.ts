@@ -116,6 +116,10 @@ async function status(): Promise<DataPlaneStatus> {
       in_flight: e.in_flight,
       max_concurrent: e.max_concurrent ?? null,
       ...(e.last_error ? { last_error: e.last_error } : {}),
+      kind: e.kind,
+      condition: e.condition,
+      ...(e.capacity?.slots !== undefined ? { server_slots: e.capacity.slots } : {}),
+      ...(e.capacity?.running !== undefined ? { server_running: e.capacity.running } : {}),
     })),
     requests: {
       total: counts.total,
