@@ -2,7 +2,7 @@
  * Upstream HTTP client for the proxy. Plain-http endpoints (the normal case: model servers on the
  * LAN or loopback) get {@linkcode UpstreamPool}, a lean HTTP/1.1 keep-alive client on
  * `Deno.connect` with `TCP_NODELAY`; measured well below Deno's `fetch` in added latency and tail
- * (notes/performance.md §7). https endpoints fall back to `fetch` with a dedicated
+ * (docs/performance.md §2). https endpoints fall back to `fetch` with a dedicated
  * `Deno.createHttpClient`. Both sit behind {@linkcode UpstreamClient}.
  *
  * @module

@@ -1,7 +1,7 @@
 /**
  * {@linkcode UpstreamPool}: a lean HTTP/1.1 keep-alive client for one plain-http origin on
  * `Deno.connect` with `TCP_NODELAY`. Measured well below Deno's `fetch` in added latency and
- * tail (notes/performance.md §7). Bounded connections, FIFO waiters, idle reuse, transparent
+ * tail (docs/performance.md §2). Bounded connections, FIFO waiters, idle reuse, transparent
  * retry of the stale keep-alive race, and bodies emitted piece by piece as they arrive.
  *
  * @module
