@@ -9,7 +9,6 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { configCandidates, findConfigFile } from "../../lib/config/mod.ts";
 import {
   DEFAULT_PORTS,
@@ -23,6 +22,7 @@ import {
 } from "../../lib/discover/mod.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/mod.ts";
 import { dialectOf } from "../../lib/registry/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const USAGE =
   `usage: labman discover [--hosts LIST] [--ports LIST] [--json] [--write [--config PATH]]
@@ -71,37 +71,19 @@ function parsePorts(values: string[]): number[] {
 
 export async function discover(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
-  let values: {
-    hosts?: string[];
-    ports?: string[];
-    json?: boolean;
-    write?: boolean;
-    config?: string;
-    "timeout-ms"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        hosts: { type: "string", multiple: true },
-        ports: { type: "string", multiple: true },
-        json: { type: "boolean" },
-        write: { type: "boolean" },
-        config: { type: "string", short: "c" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err(`labman discover: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("discover", args, {
+    options: {
+      hosts: { type: "string", multiple: true },
+      ports: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      write: { type: "boolean" },
+      config: { type: "string", short: "c" },
+      "timeout-ms": { type: "string" },
+    },
+    usage: USAGE,
+  }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const timeoutMs = Number(values["timeout-ms"] ?? 2000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     err(`labman discover: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { loadConfig } from "../../lib/config/mod.ts";
 import {
   type CommandDeps,
@@ -17,6 +16,7 @@ import {
 import { joinHostPort } from "../../lib/net/mod.ts";
 import { type AdminStatus, AdminStatusSchema } from "../../lib/admin/mod.ts";
 import { readCappedText } from "../../lib/http/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";
 
@@ -94,33 +94,17 @@ function parseStatus(answer: { status: number; body: string }): AdminStatus | st
 
 export async function status(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
-  let values: {
-    admin?: string;
-    config?: string;
-    json?: boolean;
-    "timeout-ms"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        admin: { type: "string" },
-        config: { type: "string", short: "c" },
-        json: { type: "boolean" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err(`labman status: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("status", args, {
+    options: {
+      admin: { type: "string" },
+      config: { type: "string", short: "c" },
+      json: { type: "boolean" },
+      "timeout-ms": { type: "string" },
+    },
+    usage: USAGE,
+  }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const timeoutMs = Number(values["timeout-ms"] ?? 3000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     err(`labman status: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
@@ -160,14 +144,14 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
     }
     return EXIT_UNREACHABLE;
   }
-  const parsed = parseStatus(answer);
-  if (typeof parsed === "string") {
-    const msg = `Cannot read labmand's status at ${base}: ${parsed}`;
+  const doc = parseStatus(answer);
+  if (typeof doc === "string") {
+    const msg = `Cannot read labmand's status at ${base}: ${doc}`;
     if (values.json) out(JSON.stringify({ reachable: true, admin: base, error: msg }));
     else err(`labman status: ${msg}`);
     return EXIT_UNREACHABLE;
   }
-  const summary = summarizeStatus({ admin: base, status: parsed });
+  const summary = summarizeStatus({ admin: base, status: doc });
   if (values.json) out(JSON.stringify({ reachable: true, ...summary }, null, 2));
   else out(formatStatus(summary));
   return summary.ready ? 0 : 1;
