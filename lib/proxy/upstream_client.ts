@@ -25,6 +25,7 @@ export {
   type UpstreamResponse,
 } from "./upstream_types.ts";
 
+/** Maps `proxy.*` config onto client options. */
 export function upstreamOptionsFromConfig(proxy: ProxyConfig): UpstreamClientOptions {
   return {
     maxConnections: proxy.max_upstream_connections,
@@ -35,7 +36,6 @@ export function upstreamOptionsFromConfig(proxy: ProxyConfig): UpstreamClientOpt
 }
 
 /** Hands out one client per endpoint origin. */
-
 export interface UpstreamClientFactory {
   clientFor(target: EndpointTarget): UpstreamClient;
   close(): void;
