@@ -6,17 +6,12 @@ import { FakeBackend } from "./fake.ts";
 import { NetlinkLinkOps } from "./rtnl.ts";
 import { UserspaceBackend } from "./userspace.ts";
 import type { WireGuardBackend } from "./types.ts";
+import { whichOnPath } from "../ops/host.ts";
 
 const rand = () => crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
 
-async function onPath(cmd: string): Promise<boolean> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if ((await Deno.stat(`${dir}/${cmd}`)).isFile) return true;
-    } catch { /* not here */ }
-  }
-  return false;
-}
+/** The one PATH lookup (lib/ops/host.ts), as labman itself resolves programs. */
+const onPath = (cmd: string) => whichOnPath(cmd, Deno.env.get("PATH") ?? "") !== null;
 
 function freeUdpPort(): number {
   const l = Deno.listenDatagram({ hostname: "0.0.0.0", port: 0, transport: "udp" });
@@ -60,7 +55,7 @@ suite("fake", () => ({ backend: new FakeBackend(), cleanup: () => Promise.resolv
 
 const userspaceSkip = Deno.uid() !== 0
   ? "needs root"
-  : !(await onPath("wireguard-go"))
+  : !(onPath("wireguard-go"))
   ? "no wireguard-go (apt-get install wireguard-go)"
   : undefined;
 
