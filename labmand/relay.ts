@@ -20,6 +20,7 @@ import {
 } from "../lib/relay/mod.ts";
 import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
 import { createRelayMetrics } from "../lib/relay/mod.ts";
+import { joinHostPort } from "../lib/net/mod.ts";
 
 const log = getLogger("relay");
 
@@ -117,7 +118,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
   });
   if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
   log.info("Portman relay listening on ws://{addr}/agent", {
-    addr: `${fmtHost(relay.addr.hostname)}:${relay.addr.port}`,
+    addr: joinHostPort(relay.addr.hostname, relay.addr.port),
   });
 
   let periodStart = new Date();
@@ -172,8 +173,4 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
       await relay.stop();
     },
   };
-}
-
-function fmtHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }
