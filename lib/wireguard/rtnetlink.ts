@@ -22,10 +22,8 @@ export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
-export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
-export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 
 export const AF_UNSPEC = 0;
@@ -33,7 +31,6 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const IFF_UP = 0x1;
 
-export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFLA_LINKINFO = 18;
@@ -154,11 +151,6 @@ function ifaddrmsg(index: number, c: Cidr): Uint8Array {
 /** RTM_NEWADDR with IFA_LOCAL and IFA_ADDRESS both set, as iproute2 does. */
 export function newAddrMessage(index: number, c: Cidr): Uint8Array {
   return new NlBuilder(RTM_NEWADDR, CREATE_EXCL).extra(ifaddrmsg(index, c))
-    .bytes(IFA_LOCAL, c.bytes).bytes(IFA_ADDRESS, c.bytes).finish();
-}
-
-export function delAddrMessage(index: number, c: Cidr): Uint8Array {
-  return new NlBuilder(RTM_DELADDR, ACKED).extra(ifaddrmsg(index, c))
     .bytes(IFA_LOCAL, c.bytes).bytes(IFA_ADDRESS, c.bytes).finish();
 }
 
