@@ -23,21 +23,16 @@
 import { Buffer } from "node:buffer";
 import { startAdminServer } from "../lib/admin/mod.ts";
 import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts";
-import {
-  ControlPlaneClient,
-  ControlSession,
-  type RegisterResponse,
-  type SlugEntry,
-} from "../lib/control/mod.ts";
+import { ControlPlaneClient, ControlSession, type SlugEntry } from "../lib/control/mod.ts";
 import {
   type DataPlane,
   dataPlanePermissions,
   type DataPlaneSettings,
   type DataPlaneStatus,
+  discoverCapabilities,
   startDataPlane,
 } from "../lib/dataplane/mod.ts";
 import {
-  accepting,
   assessTunnel,
   EXIT,
   exitCode,
@@ -45,10 +40,8 @@ import {
   initialTrack,
   isOperating,
   Lifecycle,
-  type LifecycleState,
   readiness,
   stallMsFor,
-  statusText,
 } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
@@ -56,7 +49,11 @@ import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
-import { installSignals, ReloadQueue } from "./signals.ts";
+import { Publisher } from "./publisher.ts";
+import { wireSession } from "./session_wiring.ts";
+import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
+import { runStartup } from "./startup.ts";
+import { runStopSequence, STOP_CONTROL_MS } from "./stop_sequence.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 
@@ -145,7 +142,7 @@ function hostName(): string {
 }
 
 /** Bound on the final heartbeat plus the DELETE and its retries at shutdown. */
-export const STOP_CONTROL_MS = 10_000;
+export { STOP_CONTROL_MS };
 
 /** Runs labmand until it is stopped; resolves to the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
@@ -175,62 +172,24 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // replaced by null when the interface cannot be read, never kept from an older read.
   let dpStatus: DataPlaneStatus | null = null;
   let wgStatus: InterfaceStatus | null = null;
+  // Tunnel mode: what the discovery pass before registration found (until the data plane runs).
+  let discovered: DataPlaneStatus["capabilities"] | null = null;
   let pendingSlugs: SlugEntry[] | null = null;
   const stopRequested = () => lc.state.stopCause !== null;
 
   // --- everything observable is derived from the lifecycle ---------------------------------
-  let appliedAccepting: string | null = null;
-  const applyAccepting = async () => {
-    const dp = dataPlane;
-    if (!dp) return;
-    const a = accepting(lc.state);
-    const key = JSON.stringify(a);
-    if (key === appliedAccepting) return;
-    appliedAccepting = key;
-    await dp.setAccepting(a.accepting, a.reason).catch((err) =>
-      log.warn("Cannot tell the data plane to {what}: {message}", {
-        what: a.accepting ? "accept requests" : "refuse requests",
-        message: String(err),
-      })
-    );
-  };
-  let readySent = false;
-  let stoppingSent = false;
-  let lastStatus = "";
-  const onChange = (s: LifecycleState, prev: LifecycleState) => {
-    metrics.update(s);
-    if (s.phase !== prev.phase) {
-      log.info("state {from} -> {to}: {status}", {
-        from: prev.phase,
-        to: s.phase,
-        status: statusText(s),
-      });
-    }
-    const fields: Record<string, string> = {};
-    const text = statusText(s, proxyUrl ?? undefined);
-    if (text !== lastStatus) fields.STATUS = lastStatus = text;
-    // READY=1 means start-up is over: serving, or settled in `error` (so systemd neither times
-    // the start out nor restarts a node whose token was refused).
-    let nowReady = false;
-    if (!readySent && !stopRequested() && (isOperating(s) || s.phase === "error")) {
-      readySent = true;
-      nowReady = isOperating(s);
-      fields.READY = "1";
-    }
-    if (!stoppingSent && s.stopCause !== null) {
-      stoppingSent = true;
-      fields.STOPPING = "1";
-      // The control plane hears `draining` from the first moment of the drain.
-      session?.beatNow();
-    }
-    if (Object.keys(fields).length > 0) sdNotify(fields);
-    if (nowReady) {
+  const publisher = new Publisher({
+    notify: sdNotify,
+    dataPlane: () => dataPlane,
+    proxyUrl: () => proxyUrl,
+    beatNow: () => session?.beatNow(),
+    metrics,
+    onReady: () => {
       log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
       options.onReady?.({ proxyUrl: proxyUrl!, adminUrl });
-    }
-    void applyAccepting();
-  };
-  lc.subscribe(onChange);
+    },
+  });
+  lc.subscribe(publisher.listener);
 
   // --- signals and reloads -----------------------------------------------------------------
   const requestStop = (why: string) => {
@@ -248,7 +207,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         Deno.exit(EXIT.forced);
       },
       onReload: () => {
-        if (!readySent) log.info("SIGHUP during start-up: reloading once started");
+        if (!publisher.readySent) log.info("SIGHUP during start-up: reloading once started");
         reloads.request();
       },
     })
@@ -256,7 +215,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const onAbort = () => requestStop("stop requested");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  void lc.until((s) => isOperating(s)).then(() => reloads.open());
+  openReloadsWhenOperating(lc, reloads);
 
   // --- data plane ----------------------------------------------------------------------------
   const launch = (s: DataPlaneSettings) => {
@@ -278,8 +237,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     // Resolves after the first discovery pass (bounded by health.timeout_ms).
     dataPlane = await launch(settings);
     if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-    appliedAccepting = null;
-    await applyAccepting();
+    await publisher.applyAccepting(lc.state, true);
     proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
@@ -413,8 +371,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       // The same DataPlane keeps counters monotonic and max_concurrent held across the two.
       await dataPlane.handover(nextSettings, next.proxy.shutdown_grace_ms);
       if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-      appliedAccepting = null;
-      await applyAccepting();
+      await publisher.applyAccepting(lc.state, true);
     } else {
       await dataPlane.reconfigure(nextSettings);
     }
@@ -428,27 +385,19 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   // --- shutdown --------------------------------------------------------------------------------
   const shutdown = async () => {
-    if (!stopRequested()) lc.dispatch({ type: "stop", cause: "signal" });
-    await reloads.close();
-    clearInterval(healthTimer);
-    if (dataPlane) {
-      log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
-        grace: config.proxy.shutdown_grace_ms,
-      });
-      await dataPlane.shutdown(config.proxy.shutdown_grace_ms).catch(() => {});
-    }
-    clearInterval(statusTimer);
-    lc.dispatch({ type: "drained" });
-    if (session) {
-      await session.stop({ finalState: "stopping", deregister: true, timeoutMs: STOP_CONTROL_MS })
-        .catch(() => {});
-    }
-    lc.dispatch({ type: "final_heartbeat" });
-    await tunnel?.down().catch((err) =>
-      log.warn("Cannot take the tunnel down: {message}", { message: String(err) })
-    );
-    await (admin as ReturnType<typeof startAdminServer> | null)?.shutdown().catch(() => {});
-    lc.dispatch({ type: "down" });
+    await runStopSequence({
+      lc,
+      reloads,
+      stopTimers: () => {
+        clearInterval(healthTimer);
+        clearInterval(statusTimer);
+      },
+      dataPlane,
+      graceMs: config.proxy.shutdown_grace_ms,
+      session,
+      tunnel,
+      admin,
+    });
     options.signal?.removeEventListener("abort", onAbort);
     removeSignals();
   };
@@ -461,7 +410,15 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     // Local mode without a control plane has no use for an identity: nothing to read or create.
     const keys = localMode && !config.control_plane ? null : await loadNodeKeys(config);
     startAdmin();
-    const registered = Promise.withResolvers<RegisterResponse>();
+    const wiring = wireSession(lc, {
+      onSlugs: (entries) => {
+        pendingSlugs = entries;
+        dataPlane?.setSlugs(entries).catch((err) =>
+          log.error("Cannot apply the slug table: {message}", { message: String(err) })
+        );
+      },
+      onHeartbeat: (ok) => metrics.heartbeat(ok),
+    });
     if (config.control_plane) {
       const rosenpassPublic = !localMode && config.rosenpass.enabled
         ? await rosenpassPublicKeyB64(config)
@@ -492,85 +449,49 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             state: heartbeatState(lc.state),
             uptimeS: (performance.now() - started) / 1000,
             dataPlane: dpStatus,
+            discovered,
             pq: tunnel?.pq() ??
               { state: localMode || !config.rosenpass.enabled ? "disabled" : "waiting" },
             wireguard: wgStatus,
             wireguardBackend: tunnel ? tunnel.backend.kind : "off",
           }),
-        onRegistered: (r) => {
-          registered.resolve(r);
-          log.info("registered as node {nodeId}", { nodeId: r.node_id });
-          lc.dispatch({ type: "registered" });
-        },
-        onRegisterRetry: (err, delayMs) =>
-          lc.dispatch({
-            type: "registering",
-            reason: `${err.message} (next attempt in ${Math.ceil(delayMs / 1000)} s)`,
-          }),
-        onSlugs: (entries) => {
-          pendingSlugs = entries;
-          dataPlane?.setSlugs(entries).catch((err) =>
-            log.error("Cannot apply the slug table: {message}", { message: String(err) })
-          );
-        },
-        onDesiredState: (state) => lc.dispatch({ type: "desired", state }),
-        onStateChange: (state, err) => {
-          if (state === "error") {
-            lc.dispatch({
-              type: "rejected",
-              message: err?.message ?? "the control-plane session failed",
-            });
-          }
-        },
-        onHeartbeat: (o) => metrics.heartbeat(o.ok),
+        ...wiring.callbacks,
       });
     }
 
-    if (localMode) {
-      log.warn('local mode (wireguard.mode = "off"): no tunnel; the proxy binds loopback only');
-      // No control plane is needed to serve: the proxy comes first, registration follows in
-      // the background with the capabilities the first discovery pass found.
-      await startServing(null);
-      session?.start();
-    } else {
-      let reg: RegisterResponse | null = null;
-      if (session) {
-        lc.dispatch({
-          type: "registering",
-          reason: `contacting ${config.control_plane!.base_url}`,
-        });
-        session.start();
-        reg = await Promise.race([
-          registered.promise,
-          lc.until((s) => s.stopCause !== null || s.phase === "error").then(() => null),
-        ]);
-      }
-      if (!stopRequested() && lc.state.phase !== "error") {
-        tunnel = await bringUpTunnel({
+    await runStartup({
+      lc,
+      local: localMode,
+      session,
+      registered: wiring.registered,
+      controlPlaneUrl: config.control_plane?.base_url ?? null,
+      discover: async () => {
+        discovered = await discoverCapabilities(await dataPlaneSettings(config, null));
+        if (discovered) {
+          log.info("found {models} model(s) on {endpoints} endpoint(s) before registering", {
+            models: discovered.models.length,
+            endpoints: discovered.endpoint_count,
+          });
+        }
+      },
+      bringUpTunnel: async (reg) => {
+        const t = await bringUpTunnel({
           config,
           privateKey: keys!.privateKey!,
           plan: planTunnel(config, reg),
           registry: supervisorMetrics,
         });
-        wgStatus = await tunnel.status().catch(() => null);
-        lc.dispatch({ type: "tunnel_up" });
-        const t = tunnel;
-        void t.firstPsk.then(() => {
-          log.info("first post-quantum PSK installed on {iface}", { iface: t.iface });
-          lc.dispatch({ type: "pq_installed" });
-        });
+        tunnel = t;
+        wgStatus = await t.status().catch(() => null);
         watchTunnel(t);
-        if (!stopRequested()) {
-          await startServing(t.address);
-          // Registration could not wait for the data plane (the address comes from it): send
-          // the discovered capabilities now rather than at the next interval.
-          session?.beatNow();
-        }
-      }
-    }
+        return t;
+      },
+      startServing,
+      beatNow: () => session?.beatNow(),
+    });
     await lc.until(stopRequested);
   } catch (err) {
-    startFailed = !readySent;
+    startFailed = !publisher.readySent;
     log.fatal("cannot start: {message}", { message: (err as Error).message });
     if (!startFailed) {
       lc.dispatch({ type: "stop", cause: "fatal", message: (err as Error).message });
