@@ -10,9 +10,13 @@
  * Start-up (roadmap §7.1): logging → config → node key → admin listener → then
  * - local mode: data plane on 127.0.0.1 (first discovery pass) → READY → registration in the
  *   background, with real capabilities;
- * - tunnel mode: registration (retried with backoff, the reason in STATUS=) → labman0 →
- *   Rosenpass → data plane on the WireGuard address → first PSK on the interface → READY; the
- *   discovered capabilities go out in an immediate heartbeat.
+ * - tunnel mode: a first discovery pass (bind-less Worker, bounded) → registration with those
+ *   capabilities (retried with backoff, the reason in STATUS=) → labman0 → Rosenpass → data
+ *   plane on the WireGuard address → first PSK on the interface → READY; the live status goes
+ *   out in an immediate heartbeat.
+ *
+ * The sequences themselves live in small parts tested with fakes: `startup.ts`,
+ * `stop_sequence.ts`, `publisher.ts`, `session_wiring.ts`, `signals.ts`; this file wires them.
  *
  * Shutdown: draining (the heartbeat says so at once; requests get `proxy.shutdown_grace_ms`,
  * then are aborted) → stopping (final heartbeat, DELETE retried within a bound) → Rosenpass and

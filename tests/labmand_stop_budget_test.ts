@@ -5,10 +5,11 @@ import { parseConfigText } from "../lib/config/mod.ts";
 import { SHUTDOWN_MARGIN_MS } from "../lib/dataplane/host.ts";
 import { EXIT } from "../lib/lifecycle/mod.ts";
 import { STOP_CONTROL_MS } from "../labmand/daemon.ts";
+// Rosenpass SIGTERM→SIGKILL escalation (2 s) plus link removal and admin listener: the stop
+// sequence cuts the teardown off at this bound.
+import { TEARDOWN_MS } from "../labmand/stop_sequence.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-/** Rosenpass SIGTERM→SIGKILL escalation (2 s) plus link removal and admin listener, rounded up. */
-const TEARDOWN_MS = 5_000;
 
 Deno.test("systemd unit: TimeoutStopSec exceeds grace + abort margin + control-plane bound + teardown", async () => {
   const unit = await Deno.readTextFile(`${ROOT}systemd/labmand.service`);
