@@ -36,17 +36,7 @@ import {
   discoverCapabilities,
   startDataPlane,
 } from "../lib/dataplane/mod.ts";
-import {
-  assessTunnel,
-  EXIT,
-  exitCode,
-  heartbeatState,
-  initialTrack,
-  isOperating,
-  Lifecycle,
-  readiness,
-  stallMsFor,
-} from "../lib/lifecycle/mod.ts";
+import { EXIT, exitCode, heartbeatState, Lifecycle, readiness } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
@@ -58,6 +48,7 @@ import { wireSession } from "./session_wiring.ts";
 import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
 import { runStartup } from "./startup.ts";
 import { runStopSequence, STOP_CONTROL_MS } from "./stop_sequence.ts";
+import { TunnelWatch } from "./tunnel_watch.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 
@@ -171,7 +162,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let adminUrl: string | null = null;
   let proxyUrl: string | null = null;
   let statusTimer: ReturnType<typeof setInterval> | undefined;
-  let healthTimer: ReturnType<typeof setInterval> | undefined;
+  let tunnelWatch: TunnelWatch | null = null;
   // Latest data-plane and tunnel snapshots: heartbeats read these synchronously. The tunnel's is
   // replaced by null when the interface cannot be read, never kept from an older read.
   let dpStatus: DataPlaneStatus | null = null;
@@ -246,52 +237,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
     lc.dispatch({ type: "dataplane_up" });
-  };
-
-  // --- tunnel health -------------------------------------------------------------------------
-  const watchTunnel = (t: Tunnel) => {
-    let track = initialTrack(performance.now());
-    const policy = { stallMs: stallMsFor(t.keepaliveS) };
-    let busy = false;
-    const tick = async () => {
-      if (busy || stopRequested()) return;
-      busy = true;
-      try {
-        const { sample, status } = await t.sample();
-        wgStatus = status;
-        const v = assessTunnel(track, sample, policy);
-        track = v.track;
-        if (v.health !== lc.state.tunnel && lc.state.tunnelUp) {
-          if (v.health === "up") {
-            log.info("tunnel {iface} carries traffic again", { iface: t.iface });
-          } else {
-            log.warn("tunnel {iface} is {health}: {detail}", {
-              iface: t.iface,
-              health: v.health,
-              detail: v.detail,
-            });
-          }
-        }
-        lc.dispatch({
-          type: "tunnel_health",
-          health: v.health,
-          ...(v.detail ? { detail: v.detail } : {}),
-        });
-        if (sample.backendFailure !== null) {
-          // A node that cannot carry traffic must not stay up looking alive: exit 2 and let
-          // systemd (Restart=on-failure) start it afresh.
-          log.fatal("{message}", { message: sample.backendFailure });
-          lc.dispatch({ type: "stop", cause: "fatal", message: sample.backendFailure });
-        } else if (v.reinitiate && isOperating(lc.state)) {
-          await t.reinitiate().catch((err) =>
-            log.warn("Cannot re-initiate the handshake: {message}", { message: String(err) })
-          );
-        }
-      } finally {
-        busy = false;
-      }
-    };
-    healthTimer = setInterval(() => void tick(), 1000);
   };
 
   // --- admin listener --------------------------------------------------------------------------
@@ -392,10 +337,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     await runStopSequence({
       lc,
       reloads,
-      stopTimers: () => {
-        clearInterval(healthTimer);
-        clearInterval(statusTimer);
-      },
+      stopWatching: () => tunnelWatch?.stop(),
+      stopRefreshing: () => clearInterval(statusTimer),
       dataPlane,
       graceMs: config.proxy.shutdown_grace_ms,
       session,
@@ -487,7 +430,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         });
         tunnel = t;
         wgStatus = await t.status().catch(() => null);
-        watchTunnel(t);
+        tunnelWatch = new TunnelWatch({ lc, tunnel: t, onStatus: (st) => wgStatus = st });
         return t;
       },
       startServing,

@@ -40,8 +40,10 @@ export interface StopDeps {
   lc: Lifecycle;
   /** No reload starts once the stop has begun; one running is waited for (bounded below). */
   reloads: { close(): Promise<void> };
-  /** Stops the periodic tunnel-health and status timers. */
-  stopTimers(): void;
+  /** Stops sampling the tunnel (before the drain: its verdicts no longer matter). */
+  stopWatching(): void;
+  /** Stops refreshing the data-plane status (after the drain: the last heartbeats report it). */
+  stopRefreshing(): void;
   dataPlane: { shutdown(graceMs: number): Promise<void> } | null;
   graceMs: number;
   session: { stop(options: StopOptions): Promise<void> } | null;
@@ -88,7 +90,7 @@ export async function runStopSequence(d: StopDeps): Promise<void> {
     "finish the running reload",
     () => d.reloads.close(),
   );
-  d.stopTimers();
+  d.stopWatching();
   if (d.dataPlane) {
     log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
       grace: d.graceMs,
@@ -101,6 +103,7 @@ export async function runStopSequence(d: StopDeps): Promise<void> {
       () => dp.shutdown(d.graceMs),
     );
   }
+  d.stopRefreshing();
   lc.dispatch({ type: "drained" });
   if (d.session) {
     const session = d.session;

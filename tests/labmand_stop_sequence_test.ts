@@ -75,7 +75,8 @@ Deno.test("stop sequence: draining heartbeat during the grace, then stopping, DE
   await runStopSequence({
     lc,
     reloads: { close: () => (order.push("reloads.close"), Promise.resolve()) },
-    stopTimers: () => void order.push("timers"),
+    stopWatching: () => void order.push("stopWatching"),
+    stopRefreshing: () => void order.push("stopRefreshing"),
     dataPlane,
     graceMs: 3_000,
     session: {
@@ -95,8 +96,9 @@ Deno.test("stop sequence: draining heartbeat during the grace, then stopping, DE
 
   assert.deepEqual(order, [
     "reloads.close",
-    "timers",
+    "stopWatching",
     "dataplane.shutdown(3000) in draining",
+    "stopRefreshing",
     "session.stop in stopping",
     "tunnel.down after deregister",
     "admin.shutdown",
@@ -129,7 +131,8 @@ Deno.test("stop sequence: hung collaborators are each cut off at their bound; th
   await runStopSequence({
     lc,
     reloads: { close: never },
-    stopTimers: () => {},
+    stopWatching: () => {},
+    stopRefreshing: () => {},
     // A stream that never ends, a Worker that never answers…
     dataPlane: { shutdown: () => (reached.push("dataplane"), never()) },
     graceMs: 30_000,
@@ -163,7 +166,8 @@ Deno.test("stop sequence: a failing step is logged and the next one still runs",
   await runStopSequence({
     lc,
     reloads: { close: () => Promise.resolve() },
-    stopTimers: () => {},
+    stopWatching: () => {},
+    stopRefreshing: () => {},
     dataPlane: { shutdown: () => (reached.push("dataplane"), Promise.reject(new Error("gone"))) },
     graceMs: 10,
     session: { stop: () => (reached.push("session"), Promise.reject(new Error("boom"))) },
