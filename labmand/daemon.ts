@@ -30,7 +30,6 @@ import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts
 import { ControlPlaneClient, ControlSession, type SlugEntry } from "../lib/control/mod.ts";
 import {
   type DataPlane,
-  dataPlanePermissions,
   type DataPlaneSettings,
   type DataPlaneStatus,
   discoverCapabilities,
@@ -44,6 +43,7 @@ import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
 import { Publisher } from "./publisher.ts";
+import { applySettings, needsWiderPermissions, planReload } from "./reload.ts";
 import { wireSession } from "./session_wiring.ts";
 import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
 import { runStartup } from "./startup.ts";
@@ -89,16 +89,7 @@ function proxyBind(config: LabmanConfig, wgAddress: string | null): DataPlaneSet
   return { hostname, port: config.proxy.listen_port, reusePort: true };
 }
 
-/** True when `next` needs network access the running Worker was not granted. */
-export function needsWiderPermissions(
-  current: DataPlaneSettings,
-  next: DataPlaneSettings,
-): boolean {
-  const net = (s: DataPlaneSettings) =>
-    dataPlanePermissions(s.bind, s.endpoints.map((e) => e.base_url)).net as string[];
-  const have = new Set(net(current));
-  return net(next).some((entry) => !have.has(entry));
-}
+export { needsWiderPermissions };
 
 export async function dataPlaneSettings(
   config: LabmanConfig,
@@ -293,37 +284,27 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       });
       return;
     }
-    const next = result.config;
     for (const w of result.warnings) log.warn("{warning}", { warning: formatIssue(w) });
-    const fixed: string[] = [];
-    if (next.proxy.listen_port !== config.proxy.listen_port) fixed.push("proxy.listen_port");
-    if (next.wireguard.mode !== config.wireguard.mode) fixed.push("wireguard.mode");
-    if (JSON.stringify(next.control_plane) !== JSON.stringify(config.control_plane)) {
-      fixed.push("control_plane");
-    }
-    if (fixed.length) {
+    const { config: next, kept } = planReload(config, result.config);
+    if (kept.length) {
       log.warn("reload: {fields} changes need a restart; kept the running values", {
-        fields: fixed.join(", "),
+        fields: kept.join(", "),
       });
-      next.proxy.listen_port = config.proxy.listen_port;
-      next.wireguard.mode = config.wireguard.mode;
-      next.control_plane = config.control_plane;
     }
     setupLogging({ level: next.logging.level, format: next.logging.format });
     const nextSettings = await dataPlaneSettings(next, tunnel?.address ?? null);
     if (stopRequested()) return;
-    if (needsWiderPermissions(settings, nextSettings)) {
-      // A Worker's permissions are fixed at birth. Hand over to a successor with the wider set:
-      // it binds the same address (SO_REUSEPORT) before the old one stops accepting, and the
-      // old one lets its in-flight requests finish.
-      log.info("reload: new endpoint hosts need a new data plane; handing over without downtime");
-      // The same DataPlane keeps counters monotonic and max_concurrent held across the two.
-      await dataPlane.handover(nextSettings, next.proxy.shutdown_grace_ms);
-      if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-      await publisher.applyAccepting(lc.state, true);
-    } else {
-      await dataPlane.reconfigure(nextSettings);
-    }
+    const dp = dataPlane;
+    await applySettings(dp, settings, nextSettings, next.proxy.shutdown_grace_ms, {
+      beforeHandover: () =>
+        log.info(
+          "reload: new endpoint hosts need a new data plane; handing over without downtime",
+        ),
+      afterHandover: async () => {
+        if (pendingSlugs) await dp.setSlugs(pendingSlugs);
+        await publisher.applyAccepting(lc.state, true);
+      },
+    });
     settings = nextSettings;
     config = next;
     log.info("reloaded {path}: {n} endpoint(s)", {
