@@ -35,7 +35,7 @@ import {
   discoverCapabilities,
   startDataPlane,
 } from "../lib/dataplane/mod.ts";
-import { EXIT, exitCode, heartbeatState, Lifecycle, readiness } from "../lib/lifecycle/mod.ts";
+import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
@@ -43,6 +43,7 @@ import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
 import { Publisher } from "./publisher.ts";
+import { readinessChecks } from "./readiness_checks.ts";
 import { applySettings, needsWiderPermissions, planReload } from "./reload.ts";
 import { wireSession } from "./session_wiring.ts";
 import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
@@ -244,31 +245,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         if (dp) parts.push(dp as any);
         return await mergeExposition(parts);
       },
-      readiness: async () => {
-        const s = lc.state;
-        const r = readiness(s);
-        const checks: Record<string, string> = {
-          state: r.ready ? s.phase : `${s.phase} (${r.reason})`,
-        };
-        const status = dataPlane ? await dataPlane.status().catch(() => null) : null;
-        if (status) {
-          const healthy = status.endpoints.filter((e) => e.healthy).length;
-          checks.proxy = `listening on ${proxyUrl}`;
-          checks.endpoints = `${healthy}/${status.endpoints.length} healthy`;
-        }
-        if (tunnel) {
-          checks.wireguard = `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind}): ${
-            s.tunnel.replace("_", " ")
-          }`;
-          checks.pq = tunnel.pq().state;
-        }
-        if (session) {
-          checks.control_plane = session.state === "error"
-            ? `error: ${session.lastError?.message ?? "rejected"}`
-            : session.state;
-        }
-        return { ready: r.ready, checks };
-      },
+      readiness: async () =>
+        readinessChecks({
+          state: lc.state,
+          dataPlane: dataPlane ? await dataPlane.status().catch(() => null) : null,
+          proxyUrl,
+          tunnel: tunnel
+            ? {
+              iface: tunnel.iface,
+              address: tunnel.address,
+              backend: tunnel.backend.kind,
+              pq: tunnel.pq().state,
+            }
+            : null,
+          session: session
+            ? { state: session.state, error: session.lastError?.message ?? null }
+            : null,
+        }),
     });
     adminUrl = `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}`;
   };
