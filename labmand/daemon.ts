@@ -16,7 +16,8 @@
  *   out in an immediate heartbeat.
  *
  * The sequences themselves live in small parts tested with fakes: `startup.ts`,
- * `stop_sequence.ts`, `publisher.ts`, `session_wiring.ts`, `signals.ts`; this file wires them.
+ * `stop_sequence.ts`, `publisher.ts`, `session_wiring.ts`, `tunnel_watch.ts`, `reload.ts`,
+ * `readiness_checks.ts`, `signals.ts`; this file wires them.
  *
  * Shutdown: draining (the heartbeat says so at once; requests get `proxy.shutdown_grace_ms`,
  * then are aborted) → stopping (final heartbeat, DELETE retried within a bound) → Rosenpass and
