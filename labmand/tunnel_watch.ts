@@ -48,7 +48,7 @@ export class TunnelWatch {
 
   constructor(o: TunnelWatchOptions) {
     this.#o = o;
-    this.#track = initialTrack((o.now ?? performance.now)());
+    this.#track = initialTrack(o.now ? o.now() : performance.now());
     this.#policy = { stallMs: stallMsFor(o.tunnel.keepaliveS) };
     const every = o.everyMs ?? 1000;
     if (every > 0) this.#timer = setInterval(() => void this.tick(), every);

@@ -96,3 +96,36 @@ Deno.test("tunnel watch: a stale PSK is failed closed; a dead backend stops the 
   for (const type of ["drained", "final_heartbeat", "down"] as const) r.lc.dispatch({ type });
   assert.equal(exitCode(r.lc.state), EXIT.fatal);
 });
+
+Deno.test("tunnel watch: the default clock and timer work (as labmand constructs it)", async () => {
+  const lc = new Lifecycle({ local: false, hasControlPlane: true, pq: false });
+  lc.dispatch({ type: "tunnel_up" });
+  const sampled = Promise.withResolvers<void>();
+  const watch = new TunnelWatch({
+    lc,
+    tunnel: {
+      iface: "labman0",
+      keepaliveS: 25,
+      sample: () => {
+        sampled.resolve();
+        return Promise.resolve({
+          sample: {
+            atMs: performance.now(),
+            backendFailure: null,
+            readError: null,
+            peer: { rxBytes: 1, txBytes: 1, lastHandshakeAgeS: 1 },
+            pq: "disabled",
+          },
+          status: null,
+        });
+      },
+      reinitiate: () => Promise.resolve(),
+    },
+    onStatus: () => {},
+    everyMs: 20,
+  });
+  await sampled.promise;
+  watch.stop();
+  await watch.tick();
+  assert.equal(lc.state.tunnel, "up");
+});
