@@ -28,7 +28,12 @@
 import { Buffer } from "node:buffer";
 import { startAdminServer } from "../lib/admin/mod.ts";
 import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts";
-import { ControlPlaneClient, ControlSession, type SlugEntry } from "../lib/control/mod.ts";
+import {
+  ControlPlaneClient,
+  ControlSession,
+  type RegisterResponse,
+  type SlugEntry,
+} from "../lib/control/mod.ts";
 import {
   type DataPlane,
   type DataPlaneSettings,
@@ -45,6 +50,7 @@ import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
 import { Publisher } from "./publisher.ts";
 import { readinessChecks } from "./readiness_checks.ts";
+import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
 import { applySettings, needsWiderPermissions, planReload } from "./reload.ts";
 import { wireSession } from "./session_wiring.ts";
 import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
@@ -106,6 +112,8 @@ export async function dataPlaneSettings(
     logging: config.logging,
     // Without a control plane there is nobody to send a slug table: route model ids as they are.
     localMode: config.wireguard.mode === "off" || !config.control_plane,
+    // Usage goes to the control plane as the relay's usage_report: only counted when it can.
+    usage: config.portman.enabled && !!config.control_plane,
   };
 }
 
@@ -163,6 +171,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // Tunnel mode: what the discovery pass before registration found (until the data plane runs).
   let discovered: DataPlaneStatus["capabilities"] | null = null;
   let pendingSlugs: SlugEntry[] | null = null;
+  // The Portman relay (docs/protocol.md) and the registration it dials the control plane with.
+  let relay: DaemonRelay | null = null;
+  let registration: RegisterResponse | null = null;
   const stopRequested = () => lc.state.stopCause !== null;
 
   // --- everything observable is derived from the lifecycle ---------------------------------
@@ -229,8 +240,36 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
+    await startRelay();
     lc.dispatch({ type: "dataplane_up" });
   };
+  // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
+  const startRelay = async () => {
+    relay = await startDaemonRelay({
+      config,
+      ...(config.control_plane ? { nodeToken: await readNodeToken(config) } : {}),
+      setSlugs: async (entries) => {
+        pendingSlugs = entries;
+        await dataPlane?.setSlugs(entries);
+      },
+      // A relayed `drain` is a desired state, exactly like the heartbeat's.
+      drain: (reason) => {
+        log.info("drain requested over the relay: {reason}", { reason });
+        lc.dispatch({ type: "desired", state: "draining" });
+        return Promise.resolve();
+      },
+      status: () => dpStatus,
+      takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
+      registry: supervisorMetrics,
+    }).catch((err) => {
+      log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
+        message: (err as Error).message,
+      });
+      return null;
+    });
+    if (registration) relay?.connect(registration, tunnelPeerIps());
+  };
+  const tunnelPeerIps = () => tunnel && registration ? registration.wireguard.peer.allowed_ips : [];
 
   // --- admin listener --------------------------------------------------------------------------
   const startAdmin = () => {
@@ -313,6 +352,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       lc,
       reloads,
       stopWatching: () => tunnelWatch?.stop(),
+      // First, while the data plane still answers: the relay sends its last usage report.
+      relay,
       stopRefreshing: () => clearInterval(statusTimer),
       dataPlane,
       graceMs: config.proxy.shutdown_grace_ms,
@@ -340,6 +381,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         );
       },
       onHeartbeat: (ok) => metrics.heartbeat(ok),
+      onRegistered: (r) => {
+        registration = r;
+        relay?.connect(r, tunnelPeerIps());
+      },
     });
     if (config.control_plane) {
       const rosenpassPublic = !localMode && config.rosenpass.enabled

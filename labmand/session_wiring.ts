@@ -8,9 +8,6 @@
  */
 import type { ControlSessionOptions, RegisterResponse, SlugEntry } from "../lib/control/mod.ts";
 import type { Lifecycle } from "../lib/lifecycle/mod.ts";
-import { getLogger } from "../lib/telemetry/mod.ts";
-
-const log = getLogger("labmand");
 
 export type SessionCallbacks = Required<
   Pick<
@@ -29,6 +26,8 @@ export interface SessionWiringDeps {
   onSlugs(entries: SlugEntry[]): void;
   /** Each heartbeat outcome (metrics). */
   onHeartbeat(ok: boolean): void;
+  /** Each registration answer (re-registrations included), before the lifecycle hears of it. */
+  onRegistered?(r: RegisterResponse): void;
 }
 
 /** The session's callbacks, and the first registration answer. */
@@ -40,7 +39,8 @@ export function wireSession(
   const callbacks: SessionCallbacks = {
     onRegistered: (r) => {
       registered.resolve(r);
-      log.info("registered as node {nodeId}", { nodeId: r.node_id });
+      // The control session logs the registration itself (one line per event).
+      deps.onRegistered?.(r);
       lc.dispatch({ type: "registered" });
     },
     onRegisterRetry: (err, delayMs) =>

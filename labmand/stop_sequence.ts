@@ -5,8 +5,9 @@
  * heartbeat, DELETE retried) → Rosenpass and labman0 down, key material removed → stopped.
  *
  * Every step has its own bound, so the whole stop fits in the unit's `TimeoutStopSec` however a
- * collaborator misbehaves: grace + {@linkcode SHUTDOWN_MARGIN_MS} + {@linkcode STOP_CONTROL_MS}
- * + {@linkcode TEARDOWN_MS} (tests/labmand_stop_budget_test.ts checks the unit against it).
+ * collaborator misbehaves: {@linkcode RELAY_STOP_MS} + grace + {@linkcode SHUTDOWN_MARGIN_MS} +
+ * {@linkcode STOP_CONTROL_MS} + {@linkcode TEARDOWN_MS} (tests/labmand_stop_budget_test.ts checks
+ * the unit against it).
  *
  * @module
  */
@@ -20,6 +21,8 @@ const log = getLogger("labmand");
 export { SHUTDOWN_MARGIN_MS };
 /** Bound on the final heartbeat plus the DELETE and its retries at shutdown. */
 export const STOP_CONTROL_MS = 10_000;
+/** Bound on the Portman relay's last usage report and its close. */
+export const RELAY_STOP_MS = 2_000;
 /** Bound on taking the tunnel down (Rosenpass SIGTERM→SIGKILL, link removal) and the admin listener. */
 export const TEARDOWN_MS = 5_000;
 
@@ -44,6 +47,8 @@ export interface StopDeps {
   stopWatching(): void;
   /** Stops refreshing the data-plane status (after the drain: the last heartbeats report it). */
   stopRefreshing(): void;
+  /** The Portman relay: stopped first, while the data plane still answers its usage query. */
+  relay: { stop(): Promise<void> } | null;
   dataPlane: { shutdown(graceMs: number): Promise<void> } | null;
   graceMs: number;
   session: { stop(options: StopOptions): Promise<void> } | null;
@@ -91,6 +96,10 @@ export async function runStopSequence(d: StopDeps): Promise<void> {
     () => d.reloads.close(),
   );
   d.stopWatching();
+  if (d.relay) {
+    const relay = d.relay;
+    await bounded(clock, RELAY_STOP_MS, "send the relay's last usage report", () => relay.stop());
+  }
   if (d.dataPlane) {
     log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
       grace: d.graceMs,

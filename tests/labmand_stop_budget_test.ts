@@ -7,7 +7,7 @@ import { EXIT } from "../lib/lifecycle/mod.ts";
 import { STOP_CONTROL_MS } from "../labmand/daemon.ts";
 // Rosenpass SIGTERM→SIGKILL escalation (2 s) plus link removal and admin listener: the stop
 // sequence cuts the teardown off at this bound.
-import { TEARDOWN_MS } from "../labmand/stop_sequence.ts";
+import { RELAY_STOP_MS, TEARDOWN_MS } from "../labmand/stop_sequence.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -17,7 +17,7 @@ Deno.test("systemd unit: TimeoutStopSec exceeds grace + abort margin + control-p
   const parsed = parseConfigText('[wireguard]\nmode = "off"\n', "<defaults>");
   assert.ok(parsed.ok);
   const grace = parsed.config.proxy.shutdown_grace_ms;
-  const budget = grace + SHUTDOWN_MARGIN_MS + STOP_CONTROL_MS + TEARDOWN_MS;
+  const budget = RELAY_STOP_MS + grace + SHUTDOWN_MARGIN_MS + STOP_CONTROL_MS + TEARDOWN_MS;
   assert.ok(
     timeoutS * 1000 > budget,
     `TimeoutStopSec=${timeoutS} s but the stop may take ${budget} ms`,

@@ -12,6 +12,7 @@ import { heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { Publisher } from "../labmand/publisher.ts";
 import { wireSession } from "../labmand/session_wiring.ts";
 import {
+  RELAY_STOP_MS,
   runStopSequence,
   SHUTDOWN_MARGIN_MS,
   STOP_CONTROL_MS,
@@ -76,6 +77,7 @@ Deno.test("stop sequence: draining heartbeat during the grace, then stopping, DE
     lc,
     reloads: { close: () => (order.push("reloads.close"), Promise.resolve()) },
     stopWatching: () => void order.push("stopWatching"),
+    relay: { stop: () => (order.push(`relay.stop in ${lc.state.phase}`), Promise.resolve()) },
     stopRefreshing: () => void order.push("stopRefreshing"),
     dataPlane,
     graceMs: 3_000,
@@ -97,6 +99,7 @@ Deno.test("stop sequence: draining heartbeat during the grace, then stopping, DE
   assert.deepEqual(order, [
     "reloads.close",
     "stopWatching",
+    "relay.stop in draining",
     "dataplane.shutdown(3000) in draining",
     "stopRefreshing",
     "session.stop in stopping",
@@ -133,7 +136,9 @@ Deno.test("stop sequence: hung collaborators are each cut off at their bound; th
     reloads: { close: never },
     stopWatching: () => {},
     stopRefreshing: () => {},
-    // A stream that never ends, a Worker that never answers…
+    // A relay whose last report never goes out…
+    relay: { stop: () => (reached.push("relay"), never()) },
+    // …a stream that never ends, a Worker that never answers…
     dataPlane: { shutdown: () => (reached.push("dataplane"), never()) },
     graceMs: 30_000,
     // …a control plane that never answers…
@@ -144,10 +149,11 @@ Deno.test("stop sequence: hung collaborators are each cut off at their bound; th
     clock,
   });
   assert.equal(lc.state.phase, "stopped");
-  assert.deepEqual(reached, ["dataplane", "session", "tunnel", "admin"]);
+  assert.deepEqual(reached, ["relay", "dataplane", "session", "tunnel", "admin"]);
   const grace = 30_000;
   assert.deepEqual(bounds, [
     grace + SHUTDOWN_MARGIN_MS,
+    RELAY_STOP_MS,
     grace + SHUTDOWN_MARGIN_MS,
     STOP_CONTROL_MS,
     TEARDOWN_MS,
@@ -156,7 +162,7 @@ Deno.test("stop sequence: hung collaborators are each cut off at their bound; th
   // the worst case is the drain, the control plane and the teardown back to back.
   const unit = await Deno.readTextFile(`${ROOT}systemd/labmand.service`);
   const timeoutS = Number(unit.match(/^TimeoutStopSec=(\d+)$/m)?.[1]);
-  const worst = grace + SHUTDOWN_MARGIN_MS + STOP_CONTROL_MS + TEARDOWN_MS;
+  const worst = RELAY_STOP_MS + grace + SHUTDOWN_MARGIN_MS + STOP_CONTROL_MS + TEARDOWN_MS;
   assert.ok(timeoutS * 1000 > worst, `TimeoutStopSec=${timeoutS} s < ${worst} ms`);
 });
 
@@ -168,6 +174,7 @@ Deno.test("stop sequence: a failing step is logged and the next one still runs",
     reloads: { close: () => Promise.resolve() },
     stopWatching: () => {},
     stopRefreshing: () => {},
+    relay: null,
     dataPlane: { shutdown: () => (reached.push("dataplane"), Promise.reject(new Error("gone"))) },
     graceMs: 10,
     session: { stop: () => (reached.push("session"), Promise.reject(new Error("boom"))) },
