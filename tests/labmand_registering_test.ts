@@ -171,13 +171,13 @@ base_url = "http://127.0.0.1:${(hung.addr as Deno.NetAddr).port}/v1"
     await Deno.chmod(`${dir}/labman.toml`, 0o600);
     const t0 = performance.now();
     await using labmand = await startLabmand(`${dir}/labman.toml`, { expectReady: false });
-    await until(() => bodies.length >= 2, "two registration attempts", 20_000).catch((e) => {
-      console.log(
-        bodies.length,
-        cp.requests(),
-        labmand.logs.map((l) => JSON.stringify(l)).join("\n"),
+    await until(() => bodies.length >= 2, "two registration attempts", 20_000).catch((err) => {
+      // The daemon's own account of why it did not register is what a failure needs.
+      throw new Error(
+        `${(err as Error).message}; labmand logged:\n${
+          labmand.logs.map((l) => JSON.stringify(l)).join("\n")
+        }`,
       );
-      throw e;
     });
     // Discovery budget (5 s) plus the Worker's margin, not the endpoint's 60 s probe timeout.
     const first = bodies[0].at - t0;
