@@ -10,6 +10,17 @@
  *
  * @module
  */
-export { type DataPlane, startDataPlane, type StartDataPlaneOptions } from "./host.ts";
-export type { DataPlaneSettings, DataPlaneStatus } from "./messages.ts";
+export {
+  type DataPlane,
+  SHUTDOWN_MARGIN_MS,
+  startDataPlane,
+  type StartDataPlaneOptions,
+} from "./host.ts";
+export type { DataPlaneSettings, DataPlaneStatus, DiscoverySettings } from "./messages.ts";
 export { dataPlanePermissions, endpointNetEntry } from "./permissions.ts";
+export {
+  discoverCapabilities,
+  type DiscoverOptions,
+  discoveryPermissions,
+  REGISTRATION_DISCOVERY_MS,
+} from "./discover.ts";
