@@ -13,7 +13,7 @@
  */
 import { getLogger } from "../telemetry/mod.ts";
 import type { DataPlaneStatus, DiscoverySettings, FromWorker, ToWorker } from "./messages.ts";
-import { endpointNetEntry } from "./permissions.ts";
+import { dataPlanePermissions } from "./permissions.ts";
 
 const log = getLogger("dataplane");
 
@@ -33,16 +33,7 @@ export interface DiscoverOptions {
 export function discoveryPermissions(
   endpointBaseUrls: readonly string[],
 ): Deno.PermissionOptionsObject {
-  return {
-    net: [...new Set(endpointBaseUrls.map(endpointNetEntry))],
-    read: false,
-    write: false,
-    run: false,
-    env: false,
-    ffi: false,
-    sys: false,
-    import: false,
-  };
+  return dataPlanePermissions(null, endpointBaseUrls);
 }
 
 /**

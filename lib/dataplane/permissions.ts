@@ -23,10 +23,11 @@ export function bindNetEntry(hostname: string, port: number): string {
  * `net` is denied outright; `import` stays off so no remote code can be loaded at run time.
  */
 export function dataPlanePermissions(
-  bind: { hostname: string; port: number },
+  bind: { hostname: string; port: number } | null,
   endpointBaseUrls: readonly string[],
 ): Deno.PermissionOptionsObject {
-  const net = [bindNetEntry(bind.hostname, bind.port)];
+  // No bind (the discovery pass before registration): connect to the endpoints, nothing else.
+  const net = bind === null ? [] : [bindNetEntry(bind.hostname, bind.port)];
   for (const url of endpointBaseUrls) {
     const entry = endpointNetEntry(url);
     if (!net.includes(entry)) net.push(entry);
