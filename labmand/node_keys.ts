@@ -16,6 +16,7 @@ import {
   publicKeyFromPrivate,
   readPrivateKey,
 } from "../lib/wireguard/mod.ts";
+import { pathExists } from "../lib/files/mod.ts";
 
 const log = getLogger("labmand");
 
@@ -23,16 +24,6 @@ export interface NodeKeys {
   /** Null only in local mode when the key could not be stored (identity is then per run). */
   privateKey: Base64Key | null;
   publicKey: Base64Key;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 async function generate(privatePath: string): Promise<Base64Key> {
@@ -58,7 +49,7 @@ export async function loadNodeKeys(config: LabmanConfig): Promise<NodeKeys> {
   const wg = config.wireguard;
   let privateKey: Base64Key;
   try {
-    if (!(await exists(wg.private_key_path))) {
+    if (!(await pathExists(wg.private_key_path))) {
       try {
         await generate(wg.private_key_path);
         log.info("generated the node's WireGuard key in {path} (kept across restarts)", {

@@ -20,6 +20,7 @@ import {
   rootPath,
 } from "../../lib/ops/mod.ts";
 import { isWithin, parseHookArgs } from "./pre.ts";
+import { pathExists } from "../../lib/files/mod.ts";
 
 const USAGE = `usage: labman post [--config PATH] [--root DIR]
 
@@ -131,15 +132,6 @@ async function socketAlive(path: string): Promise<boolean> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Removes a UAPI socket nobody listens on. A live one is waited for briefly: deleting the link
  * makes wireguard-go exit and remove its own socket.
@@ -148,7 +140,7 @@ export async function removeStaleSocket(path: string, waitMs = 2_000): Promise<C
   const label = "wireguard-go UAPI socket";
   const deadline = Date.now() + waitMs;
   for (let i = 0; i < 100; i++) {
-    if (!(await exists(path))) return check("ok", label, `${path} not present`);
+    if (!(await pathExistsOrFalse(path))) return check("ok", label, `${path} not present`);
     if (!(await socketAlive(path))) {
       try {
         await Deno.remove(path);
@@ -228,4 +220,9 @@ export async function post(args: string[], deps: CommandDeps = {}): Promise<numb
     `labman post: ${code === 0 ? "cleanup complete" : "cleanup incomplete"}`,
   );
   return code;
+}
+
+/** Cleanup after a crash is best effort: a path it cannot inspect is one it leaves alone. */
+function pathExistsOrFalse(path: string): Promise<boolean> {
+  return pathExists(path).catch(() => false);
 }

@@ -6,6 +6,7 @@
  */
 import { dirname } from "node:path";
 import { resolveRosenpassBinary } from "./resolve_binary.ts";
+import { pathExists } from "../files/mod.ts";
 
 /** Size of a Rosenpass public key file in bytes. */
 export const ROSENPASS_PUBLIC_KEY_BYTES = 524_160;
@@ -42,7 +43,7 @@ export async function generateRosenpassKeys(
 ): Promise<GenerateRosenpassKeysResult> {
   const { secretKeyPath, publicKeyPath } = options;
   const paths = { secretKeyPath, publicKeyPath };
-  const exist = [await exists(secretKeyPath), await exists(publicKeyPath)];
+  const exist = [await pathExists(secretKeyPath), await pathExists(publicKeyPath)];
   if (!options.force && exist[0] && exist[1]) {
     await checkRosenpassKeyFiles(paths);
     return { ...paths, created: false };
@@ -149,16 +150,6 @@ async function statOrProblem(
       problems.push(`Cannot read Rosenpass ${what} ${path}: ${(err as Error).message}`);
     }
     return null;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import type { Base64Key } from "./types.ts";
+import { pathExists } from "../files/mod.ts";
 
 export const KEY_LEN = 32;
 /** DER prefix of a PKCS#8 X25519 private key; the 32 raw key bytes follow. */
@@ -161,7 +162,7 @@ export async function writeKeyPair(
   pair: KeyPair,
   options: { force?: boolean } = {},
 ): Promise<void> {
-  if (!options.force && await exists(paths.privatePath)) {
+  if (!options.force && await pathExists(paths.privatePath)) {
     throw new Error(
       `Cannot write ${paths.privatePath}: a key already exists — pass --force to replace it`,
     );
@@ -170,16 +171,6 @@ export async function writeKeyPair(
   await writeSecretFile(paths.privatePath, encodeKey(pair.privateKey) + "\n");
   await Deno.mkdir(dirname(paths.publicPath), { recursive: true });
   await Deno.writeTextFile(paths.publicPath, encodeKey(pair.publicKey) + "\n", { mode: 0o644 });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, "0");

@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import { pathExists } from "./mod.ts";
+
+Deno.test("pathExists: a file, a dangling link, nothing, and an unreadable directory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "x");
+    await Deno.symlink(`${dir}/missing`, `${dir}/link`);
+    assert.equal(await pathExists(`${dir}/f`), true);
+    assert.equal(await pathExists(`${dir}/link`), true, "the link itself is there");
+    assert.equal(await pathExists(`${dir}/nothing`), false);
+    // Not a directory: the answer is an error, never a silent "absent".
+    await assert.rejects(() => pathExists(`${dir}/f/below`), Deno.errors.NotADirectory);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
