@@ -376,6 +376,11 @@ async function runSseSeq(job: SseSeqJob): Promise<SseSeqResult> {
             }
             prevArrival = now;
             prevSent = e.sentAtMs;
+          } else if (Number.isNaN(prevSent)) {
+            // A proxy that re-serialises chunks (LiteLLM) drops the mock's stamp: its raw
+            // arrival gaps still count; transit and per-chunk added gap cannot be known.
+            if (gaps && !Number.isNaN(prevArrival)) a.gap.push(now - prevArrival);
+            prevArrival = now;
           }
         }
       });
@@ -456,13 +461,17 @@ async function runSseMany(job: SseManyJob): Promise<SseManyResult> {
         if (Number.isNaN(prev)) ttft.push(now - t0);
         for (const e of evs) {
           events++;
-          if (e.done || Number.isNaN(e.sentAtMs)) continue;
-          const tr = origin + now - e.sentAtMs;
-          transit.push(tr);
-          const sec = Math.floor((now - start) / 1000);
-          if (sec < 600 && !(worstBySecond[sec] >= tr)) {
-            for (let k = worstBySecond.length; k < sec; k++) worstBySecond[k] = 0;
-            worstBySecond[sec] = tr;
+          if (e.done) continue;
+          // Unstamped events come from a proxy that re-serialises chunks (LiteLLM): their
+          // lateness still counts, their transit cannot be known.
+          if (!Number.isNaN(e.sentAtMs)) {
+            const tr = origin + now - e.sentAtMs;
+            transit.push(tr);
+            const sec = Math.floor((now - start) / 1000);
+            if (sec < 600 && !(worstBySecond[sec] >= tr)) {
+              for (let k = worstBySecond.length; k < sec; k++) worstBySecond[k] = 0;
+              worstBySecond[sec] = tr;
+            }
           }
           if (!Number.isNaN(prev)) lateness.push(now - prev - job.expectedGapMs);
           prev = now;

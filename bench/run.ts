@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { C1Result, SseManyResult, SseSeqResult, Target } from "./_loadgen.ts";
 import { type OhaRun, runOha } from "./_oha.ts";
 import {
+  findLitellm,
   gitCommit,
   groupStat,
   type LabmandProc,
@@ -19,6 +20,7 @@ import {
   RssSampler,
   runLoadgen,
   startLabmandBench,
+  startLitellm,
   startMock,
   startNginx,
   which,
@@ -60,8 +62,8 @@ const GOALS = {
   perStreamKb: 20,
 } as const;
 
-type Name = "direct" | "nginx" | "labmand";
-const NAMES: Name[] = ["direct", "nginx", "labmand"];
+type Name = "direct" | "nginx" | "labmand" | "litellm";
+const NAMES: Name[] = ["direct", "nginx", "labmand", "litellm"];
 
 interface Path {
   name: Name;
@@ -109,6 +111,7 @@ async function main(): Promise<number> {
     });
     await addNginx(paths, procs, nginxBin, mock);
     await addLabmand(paths, procs, mock);
+    await addLitellm(paths, procs, mock);
     await settle(1_000);
     for (const p of paths.values()) if (p.proc) p.idleRssKb = groupStat(p.proc.pids()).rssKb;
     const mockIdleKb = groupStat(mock.pids()).rssKb;
@@ -239,6 +242,33 @@ async function addLabmand(paths: Map<Name, Path>, procs: Proc[], mock: MockProc)
     const reason = (err as Error).message.replaceAll("\n", " ").slice(0, 300);
     log(`labmand not measured: ${reason}`);
     paths.set("labmand", { name: "labmand", target: null, proc: null, reason, idleRssKb: NaN });
+  }
+}
+
+/** LiteLLM's proxy as a peer row when it is installed; one line in "Not measured" when not. */
+async function addLitellm(paths: Map<Name, Path>, procs: Proc[], mock: MockProc): Promise<void> {
+  const none = (reason: string) =>
+    paths.set("litellm", { name: "litellm", target: null, proc: null, reason, idleRssKb: NaN });
+  const bin = await findLitellm();
+  if (bin === null) {
+    return void none(
+      "LiteLLM not installed (python3 -m venv /var/cache/labman-ci/litellm && " +
+        "/var/cache/labman-ci/litellm/bin/pip install 'litellm[proxy]', or set BENCH_LITELLM)",
+    );
+  }
+  try {
+    log(`starting LiteLLM (${bin})`);
+    const l = await startLitellm(bin, mock.url, MODEL);
+    procs.push(l);
+    paths.set("litellm", {
+      name: "litellm",
+      target: { name: "litellm", port: l.port, path: CHAT, model: MODEL },
+      proc: l,
+      reason: "",
+      idleRssKb: NaN,
+    });
+  } catch (err) {
+    none((err as Error).message.replaceAll("\n", " ").slice(0, 300));
   }
 }
 
@@ -428,7 +458,8 @@ function render(x: RenderInput): string {
   out.push(
     "- setup: one mock upstream (lib/mockllm, `--fixed-body`, separate process); nginx as a " +
       `plain keep-alive reverse proxy (${PLAN.nginxWorkers} worker, \`proxy_buffering off\`); ` +
-      'labmand in local mode (`wireguard.mode = "off"`), one endpoint. Loopback only.',
+      'labmand in local mode (`wireguard.mode = "off"`), one endpoint; LiteLLM proxy (1 worker, ' +
+      "no database, telemetry off) when installed. Loopback only.",
   );
   out.push(
     "- caveat: nothing is pinned. The load generator, the proxy and the mock share the same " +
@@ -718,7 +749,7 @@ function render(x: RenderInput): string {
       "KB per stream (vs idle)",
       "after the run MB",
     ],
-    (["nginx", "labmand"] as Name[]).map((n) => {
+    (["nginx", "labmand", "litellm"] as Name[]).map((n) => {
       const r = reasonOf(n);
       if (r !== null) return notMeasured(n, r, 6);
       const p = x.paths.get(n)!;
