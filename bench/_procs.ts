@@ -538,3 +538,39 @@ general_settings:
       `hand with the config above to see why`,
   );
 }
+
+/** bench/_floor_server.ts: a bare `Deno.serve` SSE server, the per-stream memory floor. */
+export async function startFloorServer(tokenDelayMs: number): Promise<Proc> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      `${ROOT}bench/_floor_server.ts`,
+      "--token-delay-ms",
+      String(tokenDelayMs),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const end = performance.now() + 15_000;
+  let port = 0;
+  while (port === 0 && performance.now() < end) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+    port = Number(/listening on (\d+)/.exec(text)?.[1] ?? 0);
+  }
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch { /* closed */ }
+  })();
+  if (port === 0) {
+    await stopChild(child);
+    throw new Error(`Cannot start the Deno.serve floor server: it printed "${text.trim()}"`);
+  }
+  return { name: "floor", port, pids: () => [child.pid], stop: () => stopChild(child) };
+}

@@ -19,6 +19,7 @@ import {
   type Proc,
   RssSampler,
   runLoadgen,
+  startFloorServer,
   startLabmandBench,
   startLitellm,
   startMock,
@@ -58,8 +59,13 @@ const GOALS = {
   ttftAddedP99Ms: 1,
   gapAddedP99Ms: 0.1,
   manyMaxDelayMs: 50,
+  /** Issue #13: with 1,000 streams, lateness and TTFT p99 beyond direct in the same run. */
+  manyLateBeyondDirectMs: 50,
+  manyTtftP99BeyondDirectMs: 10,
+  cpuPerRequestVsNginx: 2,
   idleRssMb: 60,
-  perStreamKb: 20,
+  /** RSS per open stream as a ratio to a bare `Deno.serve` streaming server, same run. */
+  perStreamVsFloor: 1.15,
 } as const;
 
 type Name = "direct" | "nginx" | "labmand" | "litellm";
@@ -165,6 +171,8 @@ async function main(): Promise<number> {
       many.set(p.name, await manyStreams(p, mock));
       await settle(500);
     }
+    log(`${PLAN.many.streams} concurrent streams: bare Deno.serve floor`);
+    const floor = await floorStreams(mock);
     await mock.setMode({ tokenDelayMs: PLAN.sse.tokenDelayMs });
 
     await settle(1_000);
@@ -190,6 +198,7 @@ async function main(): Promise<number> {
       afterRss,
       ohaMissing,
       mockIdleKb,
+      floor,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
     }) + "\n" + tunnelSection(tunnel);
@@ -396,6 +405,29 @@ async function manyStreams(p: Path, mock: MockProc): Promise<ManyResult | string
   }
 }
 
+/** The many-streams job against bench/_floor_server.ts: RSS per stream of bare Deno.serve. */
+async function floorStreams(mock: MockProc): Promise<(ManyResult & { idleKb: number }) | string> {
+  let proc: Proc | null = null;
+  try {
+    proc = await startFloorServer(PLAN.many.tokenDelayMs);
+    await settle(1_000);
+    const idleKb = groupStat(proc.pids()).rssKb;
+    const p: Path = {
+      name: "direct",
+      target: { name: "floor", port: proc.port, path: CHAT, model: MODEL },
+      proc,
+      reason: "",
+      idleRssKb: idleKb,
+    };
+    const r = await manyStreams(p, mock);
+    return typeof r === "string" ? r : { ...r, idleKb };
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await proc?.stop().catch(() => {});
+  }
+}
+
 async function versions(nginxBin: string | null, ohaBin: string | null): Promise<string> {
   const run = async (bin: string, args: string[]) => {
     try {
@@ -439,6 +471,8 @@ interface RenderInput {
   ohaMissing: string | null;
   mockIdleKb: number;
   versions: string;
+  /** The many-streams run against a bare `Deno.serve` SSE server (the floor), or why not. */
+  floor: (ManyResult & { idleKb: number }) | string;
 }
 
 function render(x: RenderInput): string {
@@ -766,6 +800,17 @@ function render(x: RenderInput): string {
     }),
   ));
   out.push("");
+  const fl = x.floor;
+  out.push(
+    typeof fl === "object"
+      ? `Floor (bench/_floor_server.ts, a bare \`Deno.serve\` streaming the same events itself, ` +
+        `no upstream): idle ${mb(fl.idleKb)} MB, peak ${mb(fl.peakRssKb)} MB with ` +
+        `${int(fl.r.peakOpen)} streams open, ${perStream(fl.peakRssKb, fl.idleKb, fl)} KB per ` +
+        `stream; ${fl.r.completed}/${int(PLAN.many.streams)} completed, max lateness ` +
+        `${ms(fl.r.lateness.max)} ms.`
+      : `Floor (bare \`Deno.serve\` streaming server): not measured: ${fl}`,
+  );
+  out.push("");
 
   // 8. targets
   out.push("## labmand against its targets");
@@ -814,6 +859,13 @@ function targetRows(x: RenderInput): string[][] {
       `≥ ${GOALS.nginxThroughputShare * 100}% of nginx throughput at 50 conns`,
       `${(share * 100).toFixed(0)}% (${int(cl.run.okRps)} vs ${int(cn.run.okRps)} req/s)`,
       verdict(share >= GOALS.nginxThroughputShare && cl.run.errors === 0),
+    ]);
+    const cpu = (c: C50Result) => c.cpuS * 1e6 / Math.max(1, c.run.okRps * PLAN.c50.durationS);
+    const cpuRatio = cpu(cl) / cpu(cn);
+    rows.push([
+      `CPU per request ≤ ${GOALS.cpuPerRequestVsNginx}× nginx at 50 conns`,
+      `${cpuRatio.toFixed(2)}× (${cpu(cl).toFixed(1)} vs ${cpu(cn).toFixed(1)} µs)`,
+      verdict(cpuRatio <= GOALS.cpuPerRequestVsNginx),
     ]);
   } else {
     rows.push([
@@ -864,11 +916,37 @@ function targetRows(x: RenderInput): string[][] {
       `${ml.r.completed}/${PLAN.many.streams} completed, ${ml.r.errors} errors`,
       inconclusive ? "inconclusive (direct baseline over budget)" : verdict(ok),
     ]);
+    if (typeof md === "object") {
+      const late = ml.r.lateness.max - md.r.lateness.max;
+      rows.push([
+        `${int(PLAN.many.streams)} streams: worst lateness ≤ ${GOALS.manyLateBeyondDirectMs} ms ` +
+        "beyond direct",
+        `${delta(late)} ms (${ms(ml.r.lateness.max)} vs ${ms(md.r.lateness.max)} ms)`,
+        verdict(late <= GOALS.manyLateBeyondDirectMs),
+      ]);
+      const ttft = ml.r.ttft.p99 - md.r.ttft.p99;
+      rows.push([
+        `${int(PLAN.many.streams)} streams: TTFT p99 during the ramp ≤ ` +
+        `${GOALS.manyTtftP99BeyondDirectMs} ms beyond direct`,
+        `${delta(ttft)} ms (${ms(ml.r.ttft.p99)} vs ${ms(md.r.ttft.p99)} ms)`,
+        verdict(ttft <= GOALS.manyTtftP99BeyondDirectMs),
+      ]);
+      rows.push([
+        `${int(PLAN.many.streams)} streams: no merged chunks beyond direct's`,
+        `${ml.r.mergedReads} (direct ${md.r.mergedReads})`,
+        verdict(ml.r.mergedReads <= md.r.mergedReads),
+      ]);
+    }
     const per = (ml.peakRssKb - lab.idleRssKb) / Math.max(1, ml.r.peakOpen);
+    const floor = x.floor;
+    const floorPer = typeof floor === "object"
+      ? (floor.peakRssKb - floor.idleKb) / Math.max(1, floor.r.peakOpen)
+      : NaN;
     rows.push([
-      `≤ ${GOALS.perStreamKb} KB RSS per stream`,
-      `${per.toFixed(1)} KB`,
-      verdict(per <= GOALS.perStreamKb),
+      `RSS per stream ≤ ${GOALS.perStreamVsFloor}× a bare Deno.serve streaming server`,
+      `${per.toFixed(1)} KB vs ${Number.isFinite(floorPer) ? floorPer.toFixed(1) : "n/a"} KB ` +
+      `(${(per / floorPer).toFixed(2)}×)`,
+      Number.isFinite(floorPer) ? verdict(per <= GOALS.perStreamVsFloor * floorPer) : "n/a",
     ]);
   } else {
     rows.push(["1,000 streams", `not measured: ${ml ?? "no result"}`, "n/a"]);
