@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type Deadline, Deadlines } from "./deadlines.ts";
 
 /**
  * Bytes of request bodies held at once, across every request (and every handler a reload
@@ -62,6 +63,9 @@ export type ReadBodyResult =
  */
 const SMALL_BODY = 64 * 1024;
 
+/** Every small-body read's timeout, on one timer (see deadlines.ts). */
+const bodyDeadlines = new Deadlines();
+
 async function readSmall(
   req: Request,
   declared: number,
@@ -72,7 +76,7 @@ async function readSmall(
     req.body?.cancel().catch(() => {});
     return { kind: "over_budget" };
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let deadline: Deadline | undefined;
   try {
     const reading = req.bytes();
     // After a timeout nobody awaits it: its later rejection must not be unhandled.
@@ -80,7 +84,7 @@ async function readSmall(
     const bytes = options.timeoutMs === undefined ? await reading : await Promise.race([
       reading,
       new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), options.timeoutMs);
+        deadline = bodyDeadlines.after(options.timeoutMs!, () => resolve(null));
       }),
     ]);
     if (bytes === null) {
@@ -93,7 +97,7 @@ async function readSmall(
     budget?.release(declared);
     return { kind: "failed", error, received: 0 };
   } finally {
-    clearTimeout(timer);
+    deadline?.cancel();
   }
 }
 
