@@ -29,6 +29,7 @@ import {
 import { delta, int, mb, ms, notMeasured, ratio, table, verdict } from "./_report.ts";
 import { median } from "./_stats.ts";
 import { measureTunnel, tunnelSection } from "./_tunnel.ts";
+import { measureRelay, relaySection } from "./_relay.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MODEL = "mock-llama-3-8b";
@@ -182,6 +183,9 @@ async function main(): Promise<number> {
     log("WireGuard tunnel vs bare veth (namespaces)");
     const tunnel = ohaBin ? await measureTunnel(ohaBin) : { skipped: ohaMissing ?? "oha missing" };
 
+    log("Portman relay: 1 KB frames, direct vs via labmand");
+    const relay = await measureRelay();
+
     const elapsedS = (performance.now() - started) / 1000;
     const loadAfter = await loadAvg();
     const md = render({
@@ -201,7 +205,7 @@ async function main(): Promise<number> {
       floor,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
-    }) + "\n" + tunnelSection(tunnel);
+    }) + "\n" + tunnelSection(tunnel) + "\n" + relaySection(relay);
     console.log(md);
     await Deno.mkdir(`${ROOT}bench/results`, { recursive: true });
     await Deno.writeTextFile(`${ROOT}bench/results/latest.md`, md);

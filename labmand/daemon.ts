@@ -56,6 +56,7 @@ import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
+import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
 import { installSignals, ReloadQueue } from "./signals.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
@@ -121,6 +122,8 @@ export async function dataPlaneSettings(
     logging: config.logging,
     // Without a control plane there is nobody to send a slug table: route model ids as they are.
     localMode: config.wireguard.mode === "off" || !config.control_plane,
+    // Usage goes to the control plane as the relay's usage_report: only counted when it can.
+    usage: config.portman.enabled && !!config.control_plane,
   };
 }
 
@@ -176,6 +179,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let dpStatus: DataPlaneStatus | null = null;
   let wgStatus: InterfaceStatus | null = null;
   let pendingSlugs: SlugEntry[] | null = null;
+  // The Portman relay (docs/protocol.md) and the registration it dials the control plane with.
+  let relay: DaemonRelay | null = null;
+  let registration: RegisterResponse | null = null;
   const stopRequested = () => lc.state.stopCause !== null;
 
   // --- everything observable is derived from the lifecycle ---------------------------------
@@ -283,8 +289,36 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
+    await startRelay();
     lc.dispatch({ type: "dataplane_up" });
   };
+  // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
+  const startRelay = async () => {
+    relay = await startDaemonRelay({
+      config,
+      ...(config.control_plane ? { nodeToken: await readNodeToken(config) } : {}),
+      setSlugs: async (entries) => {
+        pendingSlugs = entries;
+        await dataPlane?.setSlugs(entries);
+      },
+      // A relayed `drain` is a desired state, exactly like the heartbeat's.
+      drain: (reason) => {
+        log.info("drain requested over the relay: {reason}", { reason });
+        lc.dispatch({ type: "desired", state: "draining" });
+        return Promise.resolve();
+      },
+      status: () => dpStatus,
+      takeUsage: async () => (await dataPlane?.takeUsage()) ?? [],
+      registry: supervisorMetrics,
+    }).catch((err) => {
+      log.error("Cannot serve the Portman relay: {message}; the proxy runs without it", {
+        message: (err as Error).message,
+      });
+      return null;
+    });
+    if (registration) relay?.connect(registration, tunnelPeerIps());
+  };
+  const tunnelPeerIps = () => tunnel && registration ? registration.wireguard.peer.allowed_ips : [];
 
   // --- tunnel health -------------------------------------------------------------------------
   const watchTunnel = (t: Tunnel) => {
@@ -431,6 +465,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (!stopRequested()) lc.dispatch({ type: "stop", cause: "signal" });
     await reloads.close();
     clearInterval(healthTimer);
+    // First, while the data plane still answers: the relay sends its last usage report.
+    await relay?.stop().catch(() => {});
     if (dataPlane) {
       log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
         grace: config.proxy.shutdown_grace_ms,
@@ -499,7 +535,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           }),
         onRegistered: (r) => {
           registered.resolve(r);
-          log.info("registered as node {nodeId}", { nodeId: r.node_id });
+          registration = r;
+          relay?.connect(r, tunnelPeerIps());
+          // The control session logs the registration itself (one line per event).
           lc.dispatch({ type: "registered" });
         },
         onRegisterRetry: (err, delayMs) =>

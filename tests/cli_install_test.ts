@@ -1,12 +1,29 @@
 /**
- * `labman install` and `labman update` against a temporary `--root`: files, modes, idempotence,
- * change detection with a unit diff, and that systemctl is never run outside the real root.
+ * `labman install` and `labman update` (`labman/main.ts` processes with the `labman` task's
+ * permission flags) against a temporary `--root`: files, modes, idempotence, change detection
+ * with a unit diff, the kept previous build, and that systemctl is never run outside the real
+ * root. Restarts and rollbacks under a real systemd: tests/systemd_nspawn_test.ts.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { install, systemctlAllowed } from "../labman/commands/install.ts";
-import { update } from "../labman/commands/update.ts";
-import { fakeHost } from "../lib/ops/fake_host.ts";
+import { passwdIds, systemctlAllowed } from "../labman/commands/install.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
+
+interface Io {
+  out: (l: string) => void;
+  err: (l: string) => void;
+}
+
+/** Runs `labman <command> ARGS` as a process; its output lines go to `io`. */
+async function cli(command: string, args: string[], io: Io): Promise<number> {
+  const r = await runLabman([command, ...args]);
+  const lines = (t: string) => t === "" ? [] : t.replace(/\n$/, "").split("\n");
+  lines(r.stdout).forEach(io.out);
+  lines(r.stderr).forEach(io.err);
+  return r.code;
+}
+const install = (args: string[], io: Io) => cli("install", args, io);
+const update = (args: string[], io: Io) => cli("update", args, io);
 
 const UNIT_TEMPLATE = new URL("../systemd/labmand.service", import.meta.url);
 
@@ -23,11 +40,7 @@ async function setup() {
   const root = join(dir, "root");
   const lines: string[] = [];
   const errors: string[] = [];
-  const deps = {
-    host: fakeHost({ systemd: true }),
-    out: (l: string) => lines.push(l),
-    err: (l: string) => errors.push(l),
-  };
+  const deps = { out: (l: string) => lines.push(l), err: (l: string) => errors.push(l) };
   const args = [
     "--root",
     root,
@@ -77,7 +90,7 @@ Deno.test("install into an empty root creates everything with the right modes, t
     assert.equal(await Deno.readTextFile(cfg), '[wireguard]\nmode = "userspace"\n');
     assert.equal(await mode(cfg), 0o600);
     assert.ok(t.lines.some((l) => /skipped systemctl daemon-reload \(--root/.test(l)));
-    assert.deepEqual(t.deps.host.ran, [], "no command may run under --root");
+    assert.ok(!t.lines.some((l) => /ran systemctl/.test(l)), "no command may run under --root");
     // No temp files left behind by the atomic writes.
     const leftovers = [...Deno.readDirSync(bin)].map((e) => e.name).filter((n) =>
       n.includes(".tmp")
@@ -88,9 +101,11 @@ Deno.test("install into an empty root creates everything with the right modes, t
     await Deno.writeTextFile(cfg, "# mine\n");
     t.lines.length = 0;
     assert.equal(await install(t.args, t.deps), 0, t.errors.join("\n"));
-    const items = t.lines.filter((l) => l.startsWith("  "));
+    // Under --root no system user is created (an image's job) and no systemctl runs.
+    const items = t.lines.filter((l) => l.startsWith("  ") && !/^ {2}skipped /.test(l));
     assert.ok(items.length >= 10, t.lines.join("\n"));
     for (const l of items) assert.match(l, /^ {2}(unchanged|kept) /, l);
+    assert.ok(t.lines.includes(`  skipped creating system user labman (--root ${t.root})`));
     assert.ok(t.lines.includes("labman install: everything is unchanged"), t.lines.join("\n"));
     assert.equal(await Deno.readTextFile(cfg), "# mine\n");
   } finally {
@@ -133,7 +148,7 @@ Deno.test("install fails clearly when the labmand binary is missing", async () =
       /Cannot find the labmand binary \(tried .*nope\/labmand\) — pass --from PATH/,
     );
     assert.equal(await install(["--bin-dir", "relative"], t.deps), 2);
-    assert.match(t.errors.at(-1)!, /--bin-dir must be an absolute path/);
+    assert.match(t.errors.join("\n"), /labman install: --bin-dir must be an absolute path/);
   } finally {
     await Deno.remove(t.dir, { recursive: true });
   }
@@ -165,7 +180,13 @@ Deno.test("update detects a changed binary and unit, prints a unit diff, and is 
     assert.match(text, /\n-RestartSec=5\n\+RestartSec=10\n/);
     assert.match(text, /@@ -\d+,\d+ \+\d+,\d+ @@/);
     assert.match(text, /skipped restart \(--root/);
-    assert.deepEqual(t.deps.host.ran, []);
+    assert.doesNotMatch(text, /ran systemctl|drained/);
+    // The replaced build and unit are kept for a rollback.
+    assert.match(text, /kept the previous 2 file\(s\) in .*\/var\/lib\/labman\/previous/);
+    const previous = join(t.root, "var/lib/labman/previous");
+    assert.match(await Deno.readTextFile(join(previous, "labmand.service")), /RestartSec=5/);
+    assert.notEqual(await Deno.readTextFile(join(previous, "labmand")), "new labmand build");
+    assert.equal(await mode(previous), 0o700);
     assert.equal(
       await Deno.readTextFile(join(t.root, "opt/labman/bin/labmand")),
       "new labmand build",
@@ -187,6 +208,7 @@ Deno.test("systemctlAllowed: only on the real root, with systemd, without --no-s
     noSystemctl: false,
     dryRun: false,
     restart: false,
+    readyTimeoutMs: 90_000,
     help: false,
   };
   assert.deepEqual(systemctlAllowed(base, true), { ok: true });
@@ -199,4 +221,12 @@ Deno.test("systemctlAllowed: only on the real root, with systemd, without --no-s
     ok: false,
     why: "--root /tmp/x",
   });
+});
+
+Deno.test("passwdIds finds the service user's uid and gid in a passwd file", () => {
+  const passwd =
+    "root:x:0:0:root:/root:/bin/bash\nlabman:x:997:996::/var/lib/labman:/usr/sbin/nologin\n";
+  assert.deepEqual(passwdIds(passwd, "labman"), { uid: 997, gid: 996 });
+  assert.equal(passwdIds(passwd, "labmand"), null);
+  assert.equal(passwdIds("", "labman"), null);
 });

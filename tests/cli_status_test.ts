@@ -1,10 +1,11 @@
 /**
- * `labman status` against a real loopback admin listener (lib/admin's handler serving
- * prom-client metrics) and against a closed port.
+ * `labman status` (a `labman/main.ts` process with the `labman` task's permission flags) against
+ * a real loopback admin listener (lib/admin's handler serving prom-client metrics) and against a
+ * closed port.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { status } from "../labman/commands/status.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
 import { createAdminHandler, type Readiness } from "../lib/admin/mod.ts";
 import { createDataPlaneMetrics } from "../lib/telemetry/mod.ts";
 
@@ -41,20 +42,17 @@ labman_rosenpass_state{state="stale"} 0
   }
 }
 
-function capture() {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  return {
-    lines,
-    errors,
-    deps: { out: (l: string) => lines.push(l), err: (l: string) => errors.push(l) },
-  };
+/** `labman status ARGS` as a process: exit code, stdout and stderr lines. */
+async function status(args: string[]) {
+  const r = await runLabman(["status", ...args]);
+  const lines = (t: string) => t === "" ? [] : t.replace(/\n$/, "").split("\n");
+  return { code: r.code, lines: lines(r.stdout), errors: lines(r.stderr) };
 }
 
 Deno.test("status summarises a ready labmand from /readyz and /metrics", async () => {
   await withAdmin({ ready: true, checks: { endpoints: "1/2 healthy" } }, async (url) => {
-    const c = capture();
-    assert.equal(await status(["--admin", url], c.deps), 0, c.errors.join("\n"));
+    const c = await status(["--admin", url]);
+    assert.equal(c.code, 0, c.errors.join("\n"));
     const text = c.lines.join("\n");
     assert.match(text, /labmand: +ready/);
     assert.match(text, /endpoints: +1\/2 healthy/);
@@ -75,8 +73,8 @@ Deno.test("status --json and exit 1 when not ready; admin address read from the 
         cfg,
         `[wireguard]\nmode = "off"\n\n[admin]\nlisten_port = ${port}\n`,
       );
-      const c = capture();
-      assert.equal(await status(["--config", cfg, "--json"], c.deps), 1, c.errors.join("\n"));
+      const c = await status(["--config", cfg, "--json"]);
+      assert.equal(c.code, 1, c.errors.join("\n"));
       const json = JSON.parse(c.lines.join("\n"));
       assert.equal(json.reachable, true);
       assert.equal(json.ready, false);
@@ -87,8 +85,8 @@ Deno.test("status --json and exit 1 when not ready; admin address read from the 
       assert.equal(json.rosenpass.state, "active");
 
       await Deno.writeTextFile(cfg, `[wireguard]\nmode = "off"\n\n[admin]\nenabled = false\n`);
-      const d = capture();
-      assert.equal(await status(["--config", cfg], d.deps), 3);
+      const d = await status(["--config", cfg]);
+      assert.equal(d.code, 3);
       assert.match(
         d.errors.join("\n"),
         /admin listener is disabled in .*labman\.toml \(admin\.enabled = false\)/,
@@ -104,19 +102,19 @@ Deno.test("status exits 3 with a clear message when nothing listens", async () =
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
   const url = `http://127.0.0.1:${port}`;
-  const c = capture();
-  assert.equal(await status(["--admin", url], c.deps), 3);
+  const c = await status(["--admin", url]);
+  assert.equal(c.code, 3);
   assert.deepEqual(c.errors, [
     `labman status: labmand is not running or admin listener disabled (tried ${url})`,
   ]);
 
-  const j = capture();
-  assert.equal(await status(["--admin", url, "--json"], j.deps), 3);
+  const j = await status(["--admin", url, "--json"]);
+  assert.equal(j.code, 3);
   const json = JSON.parse(j.lines[0]);
   assert.equal(json.reachable, false);
   assert.equal(json.admin, url);
 
-  const u = capture();
-  assert.equal(await status(["--admin", "localhost:9464"], u.deps), 2);
+  const u = await status(["--admin", "localhost:9464"]);
+  assert.equal(u.code, 2);
   assert.match(u.errors[0], /--admin must be an http URL/);
 });

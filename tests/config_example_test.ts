@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { configCheck } from "../labman/commands/config_check.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
 import { schemaKeyPaths } from "../lib/config/_schema_paths.ts";
 import { indexKeys } from "../lib/config/locate_key.ts";
 import { formatIssue, jsonSchema, LabmanConfigSchema, parseConfigText } from "../lib/config/mod.ts";
@@ -82,11 +82,10 @@ interface Captured {
   err: string;
 }
 
+/** `labman config check ARGS` as a process with the `labman` task's permission flags. */
 async function check(args: string[]): Promise<Captured> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await configCheck(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
+  const r = await runLabman(["config", "check", ...args]);
+  return { code: r.code, out: r.stdout.trimEnd(), err: r.stderr.trimEnd() };
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -126,6 +125,20 @@ Deno.test("config check prints the normalised config and warnings, exit 0", asyn
       /warning: .*wireguard\.private_key_path: .* will be created by `labman keygen`/,
     );
     assert.match(r.err, /warning: .*rosenpass\.secret_key_path: /);
+  });
+});
+
+Deno.test("config check takes the file as its only argument, like promtool and nginx -t", async () => {
+  await withDir(async (dir) => {
+    const file = await exampleIn(dir);
+    const r = await check([file]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^# ${file}\n`));
+    const two = await check([file, file]);
+    assert.equal(two.code, 2);
+    assert.match(two.err, /Cannot check .* one config file at a time/);
+    const both = await check(["--config", file, join(dir, "other.toml")]);
+    assert.equal(both.code, 2);
   });
 });
 

@@ -49,8 +49,9 @@ async function raw(
   }
 }
 
+/** One scrape; bounded, since a daemon out of descriptors may leave the connection unanswered. */
 async function metrics(adminUrl: string): Promise<string> {
-  return await (await fetch(`${adminUrl}/metrics`)).text();
+  return await (await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(3_000) })).text();
 }
 
 function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -260,13 +261,15 @@ base_url = "${leaky.url}"
         return metricSum(m, "labman_proxy_accept_errors_total") > 0;
       },
       "accept errors counted",
-      15_000,
+      30_000,
     );
     // The idle connections stay open on our side: the head timeout frees the daemon's
     // descriptors, and the proxy and the admin listener serve again.
     await until(
       async () => {
-        const res = await fetch(`${labmand.proxyUrl}/models`).catch(() => null);
+        const res = await fetch(`${labmand.proxyUrl}/models`, {
+          signal: AbortSignal.timeout(3_000),
+        }).catch(() => null);
         await res?.body?.cancel();
         return res?.status === 200;
       },

@@ -62,6 +62,14 @@ Deno.test("labman dev: labmand + mock model server + reference control plane ans
     );
     const ready = await fetch(`http://127.0.0.1:${admin}/readyz`);
     assert.equal(ready.status, 200, await ready.text());
+    // The relay demo: the fake Portman registers, gets a preload_model and acks it.
+    const relay: string[] = [];
+    for (let i = 0; i < 40 && !relay.some((l) => /▲ to control plane ack/.test(l)); i++) {
+      relay.push(await out.next(15_000));
+    }
+    assert.ok(relay.some((l) => /▲ to control plane register_agent\s+portman-dev/.test(l)));
+    assert.ok(relay.some((l) => /▼ to Portman\s+preload_model/.test(l)), relay.join("\n"));
+    assert.ok(relay.some((l) => /▲ to control plane ack\s+portman-dev \(re /.test(l)));
   } finally {
     child.kill("SIGINT");
     const status = await child.status;

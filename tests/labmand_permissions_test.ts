@@ -42,3 +42,65 @@ Deno.test("labmand flags: --allow-ffi is path-scoped, and libmnl and libc load u
     await Deno.remove(file);
   }
 });
+
+/**
+ * What the flags name is what the binaries get: the programs they start, the environment
+ * variables they read and the hostname. Anything else is refused even though the code asking is
+ * ours (a compromised dependency would be refused the same way).
+ */
+for (const task of ["labmand", "labman", "dev"] as const) {
+  Deno.test(`${task} flags: run, env and sys are limited to what ${task} uses`, async () => {
+    const flags = await taskFlags(task);
+    for (const kind of ["run", "env", "sys"]) {
+      const flag = flags.find((f) => f.startsWith(`--allow-${kind}`));
+      assert.ok(flag?.startsWith(`--allow-${kind}=`), `--allow-${kind} must list names: ${flag}`);
+    }
+    const probe = `
+      const r = {};
+      const attempt = async (name, fn) => {
+        try { await fn(); r[name] = "allowed"; }
+        catch (e) { r[name] = e instanceof Deno.errors.NotCapable ? "NotCapable" : String(e); }
+      };
+      await attempt("run ip", () => new Deno.Command("ip", { args: ["-V"], stdout: "null" }).output());
+      await attempt("run cat", () => new Deno.Command("cat", { args: ["/dev/null"] }).output());
+      await attempt("run curl", () => new Deno.Command("curl", { args: ["--version"] }).output());
+      await attempt("run sh -c", () => new Deno.Command("sh", { args: ["-c", "true"] }).output());
+      await attempt("env PATH", () => Deno.env.get("PATH"));
+      await attempt("env NOTIFY_SOCKET", () => Deno.env.get("NOTIFY_SOCKET"));
+      await attempt("env SECRET", () => Deno.env.get("AWS_SECRET_ACCESS_KEY"));
+      await attempt("env all", () => Deno.env.toObject());
+      await attempt("sys hostname", () => Deno.hostname());
+      await attempt("sys interfaces", () => Deno.networkInterfaces());
+      await attempt("sys osRelease", () => Deno.osRelease());
+      console.log(JSON.stringify(r));
+    `;
+    const file = await Deno.makeTempFile({ suffix: ".js" });
+    await Deno.writeTextFile(file, probe);
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...flags, file],
+        stdout: "piped",
+        stderr: "piped",
+        env: { AWS_SECRET_ACCESS_KEY: "not-for-labman" },
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.deepEqual(JSON.parse(stdout), {
+        // `deno task dev` runs local mode only: no tunnel, so no ip/wireguard-go/rosenpass.
+        "run ip": task === "dev" ? "NotCapable" : "allowed",
+        "run cat": "allowed",
+        "run curl": "NotCapable",
+        "run sh -c": "NotCapable",
+        "env PATH": "allowed",
+        "env NOTIFY_SOCKET": "allowed",
+        "env SECRET": "NotCapable",
+        "env all": "NotCapable",
+        "sys hostname": "allowed",
+        "sys interfaces": "NotCapable",
+        "sys osRelease": "NotCapable",
+      });
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+}

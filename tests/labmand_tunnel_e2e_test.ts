@@ -8,12 +8,26 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { keygen } from "../labman/commands/keygen.ts";
 import { replyText } from "../lib/mockllm/mod.ts";
-import { createTopology, randomSuffix, run } from "./helpers/netns.ts";
+import {
+  createTopology,
+  randomSuffix,
+  run,
+  startLoopbackServices,
+  stopChild,
+} from "./helpers/netns.ts";
 import { type CpSide, startCpSide, startLanMock, waitUntil } from "./helpers/e2e_sides.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** Listening TCP sockets (`addr:port`, sorted) of process `pid` in `ns`, from `ss`. */
+async function listeningSockets(ns: string, pid: number): Promise<string[]> {
+  const out = (await run(["ss", "-Hltnp"], { ns })).stdout;
+  return out.split("\n").filter((l) => l.includes(`pid=${pid},`)).map((l) =>
+    l.trim().split(/\s+/)[3]
+  ).sort();
+}
 
 Deno.test({
   name:
@@ -26,9 +40,11 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "labman-e2e-" });
     let cp: CpSide | undefined;
     let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;
+    let loopbackServices: Deno.ChildProcess | undefined;
     const nodeIf = `lmn${id}`;
     try {
       mock = await startLanMock(topo);
+      loopbackServices = await startLoopbackServices(topo.node);
       cp = await startCpSide(topo, id, `${tmp}/cp`);
 
       // Node keys and config, as an operator would make them.
@@ -83,10 +99,13 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         const nodes = await cp.call<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
         assert.equal(nodes.length, 1);
         const nodeIp = nodes[0].address.split("/")[0];
-        assert.equal(
-          labmand.proxyUrl,
-          `http://${nodeIp}:8080/v1`,
-          "proxy bound to the WireGuard address",
+        assert.equal(labmand.proxyUrl, `http://${nodeIp}:8080/v1`);
+        // Invariants 2 and 3 from the socket table, not from labmand's own log: every TCP socket
+        // labmand's process listens on is the proxy on the WireGuard address or loopback.
+        assert.deepEqual(
+          await listeningSockets(topo.node, labmand.child.pid),
+          [`${nodeIp}:8080`, "127.0.0.1:7070", "127.0.0.1:9464"].sort(),
+          "labmand listens only on the WireGuard address (proxy) and loopback (Portman, admin)",
         );
 
         // The control plane maps its opaque slug to (tenant, endpoint, model).
@@ -158,17 +177,48 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
           forwardingBefore,
         );
 
-        // Invariant 4: from the control plane only the proxy port answers; the LAN is unreachable.
+        // Invariant 4 against real listeners: the node's loopback services (labmand's admin on
+        // 9464, stand-ins for sshd and a web UI on 22 and 80) and the LAN model server all answer
+        // the node, and a hostile control plane that routes the LAN into the tunnel reaches
+        // none of them, while the proxy answers it.
         for (
           const url of [
-            `http://${nodeIp}:9464/metrics`,
-            `http://${nodeIp}:22/`,
+            "http://127.0.0.1:22/",
+            "http://127.0.0.1:80/",
+            "http://127.0.0.1:9464/healthz",
             `http://${topo.lanHostIp}:8000/v1/models`,
           ]
         ) {
-          const r: { ok: boolean } = await cp.call({ cmd: "fetch", url, timeoutMs: 2_000 });
-          assert.equal(r.ok, false, `${url} must be unreachable from the control plane`);
+          const r = await run(["curl", "-sf", "--max-time", "3", url], { ns: topo.node });
+          assert.equal(r.code, 0, `${url} must answer on the node (the probe below is real)`);
         }
+        await cp.call({ cmd: "route", prefix: `${topo.lanHostIp}/32` });
+        for (
+          const [hostname, port] of [
+            [nodeIp, 9464],
+            [nodeIp, 22],
+            [nodeIp, 80],
+            [topo.lanHostIp, 8000],
+          ] as const
+        ) {
+          const r: { ok: boolean } = await cp.call({
+            cmd: "connect",
+            hostname,
+            port,
+            timeoutMs: 2_000,
+          });
+          assert.equal(
+            r.ok,
+            false,
+            `${hostname}:${port} must be unreachable from the control plane`,
+          );
+        }
+        const proxyAnswers: { ok: boolean; status?: number } = await cp.call({
+          cmd: "fetch",
+          url: `${labmand.proxyUrl}/models`,
+          timeoutMs: 3_000,
+        });
+        assert.equal(proxyAnswers.ok, true, "the proxy answers the control plane");
 
         // Heartbeats carry the PQ and WireGuard state.
         const hb = await waitUntil(
@@ -261,6 +311,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
     } finally {
       await cp?.close().catch(() => {});
       await mock?.close().catch(() => {});
+      await stopChild(loopbackServices);
       await run(["pkill", "-f", `wireguard-go ${nodeIf}`]).catch(() => {});
       await topo.cleanup();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});

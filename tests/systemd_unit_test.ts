@@ -37,7 +37,7 @@ Deno.test("labmand.service has the lifecycle hooks and the sandbox of design §3
   };
   assert.equal(one("Type"), "notify");
   assert.deepEqual(d.get("ExecStartPre"), [
-    "+/bin/mkdir -p -m 0755 /run/wireguard",
+    "+/usr/bin/install -d -o labman -g labman -m 0755 /run/wireguard",
     "/usr/local/bin/labman pre",
   ]);
   assert.equal(one("ExecStart"), "/usr/local/bin/labmand --config /etc/labman/labman.toml");
@@ -69,12 +69,17 @@ Deno.test("labmand.service has the lifecycle hooks and the sandbox of design §3
   ) {
     assert.equal(one(k), "yes", k);
   }
-  assert.equal(
-    d.get("User"),
-    undefined,
-    "runs as root cut down to CAP_NET_ADMIN (see the unit's comment)",
-  );
-  assert.equal(d.get("PrivateDevices"), undefined, "PrivateDevices would hide /dev/net/tun");
+  // A dedicated user with CAP_NET_ADMIN only (tests/systemd_nspawn_test.ts runs it so).
+  assert.equal(one("User"), "labman");
+  assert.equal(one("CapabilityBoundingSet"), "CAP_NET_ADMIN");
+  assert.equal(one("AmbientCapabilities"), "CAP_NET_ADMIN");
+  // A private /dev hides /dev/net/tun unless it is bound back in.
+  assert.equal(one("PrivateDevices"), "yes");
+  assert.equal(one("BindPaths"), "-/dev/net/tun");
+  assert.equal(one("DeviceAllow"), "/dev/net/tun rw");
+  assert.equal(one("ProtectProc"), "invisible");
+  assert.equal(one("ProcSubset"), "pid");
+  assert.match(d.get("SystemCallFilter")?.[0] ?? "", /^@system-service @pkey$/);
 });
 
 Deno.test({

@@ -20,6 +20,7 @@ import {
   run,
   sh,
   spawnDenoInNetns,
+  startLoopbackServices,
   startWireguardGo,
   stopChild,
   type Topology,
@@ -84,11 +85,21 @@ async function sysctls(ns: string, ifname: string): Promise<Record<string, strin
   return out;
 }
 
+/**
+ * The namespace's firewall and NAT rules (nft, iptables, ip6tables). Each tool must work: a
+ * comparison of two "not installed" errors would prove nothing (.ci/run installs them).
+ */
 async function firewall(ns: string): Promise<string> {
   const parts: string[] = [];
   for (const cmd of [["nft", "list", "ruleset"], ["iptables-save"], ["ip6tables-save"]]) {
-    const r = await run(cmd, { ns }).catch(() => undefined);
-    if (r) parts.push(`${cmd[0]}:${r.code}:${r.stdout.replace(/^#.*$/gm, "")}`);
+    const r = await run(cmd, { ns });
+    if (r.code !== 0) {
+      throw new Error(
+        `Cannot read the firewall with ${cmd.join(" ")} (exit ${r.code}): ${r.stderr.trim()} — ` +
+          "apt-get install nftables iptables",
+      );
+    }
+    parts.push(`${cmd[0]}:${r.stdout.replace(/^#.*$/gm, "")}`);
   }
   return parts.join("\n");
 }
@@ -118,6 +129,7 @@ Deno.test({
     let agentErr: Promise<unknown> | undefined;
     const wgs: Deno.ChildProcess[] = [];
     let lanServer: Deno.ChildProcess | undefined;
+    let loopback: Deno.ChildProcess | undefined;
     let lanOut: ReturnType<typeof lineReader> | undefined;
     try {
       topo = await createTopology();
@@ -216,7 +228,12 @@ Deno.test({
       );
       assert.ok(Number(hs[1]) > 0, "node completed a handshake");
 
-      // 3. Only the proxy port answers on the node's WG address.
+      // 3. Only the proxy port answers on the node's WG address, though the node has real
+      // services on 22 and 80 (bound to loopback, as node-local services should be).
+      loopback = await startLoopbackServices(topo.node);
+      for (const p of [22, 80]) {
+        assert.equal((await curl(topo.node, `http://127.0.0.1:${p}/`)).body, "node-local\n");
+      }
       for (const p of [22, 80, 51820, port === 65535 ? port - 1 : port + 1]) {
         const r = await curl(topo.cp, `http://10.90.0.2:${p}/`, 2);
         assert.notEqual(r.code, 0, `port ${p} must not answer`);
@@ -327,6 +344,7 @@ Deno.test({
       await agentErr?.catch(() => {});
       for (const c of wgs) await stopChild(c);
       await stopChild(lanServer);
+      await stopChild(loopback);
       await lanOut?.done.catch(() => {});
       await topo?.cleanup();
       for (const n of [nodeIf, cpIf, rogueIf]) {

@@ -27,12 +27,13 @@ const consoleOutput: CommandOutput = {
   err: (text) => console.error(text),
 };
 
-const USAGE = `Usage: labman config check [--config PATH] [--json]
+const USAGE = `Usage: labman config check [--config PATH | PATH] [--json]
 
 Validates the labman config and prints it normalised, with secrets redacted.
 
 Options:
-  -c, --config PATH  config file (default: /etc/labman/labman.toml, then ./labman.toml)
+  -c, --config PATH  config file (default: /etc/labman/labman.toml, then ./labman.toml);
+                     may also be given as the only argument: labman config check PATH
       --json         print the result as JSON on stdout
   -h, --help         show this help
 
@@ -59,8 +60,9 @@ export async function configCheck(
   output: CommandOutput = consoleOutput,
 ): Promise<number> {
   let values: { config?: string; json?: boolean; help?: boolean };
+  let positionals: string[];
   try {
-    values = parseArgs({
+    ({ values, positionals } = parseArgs({
       args,
       options: {
         config: { type: "string", short: "c" },
@@ -68,8 +70,9 @@ export async function configCheck(
         help: { type: "boolean", short: "h" },
       },
       strict: true,
-      allowPositionals: false,
-    }).values;
+      // `labman config check FILE`, as `nginx -t -c` / `promtool check config FILE` users type.
+      allowPositionals: true,
+    }));
   } catch (e) {
     output.err(`labman config check: ${e instanceof Error ? e.message : String(e)}`);
     output.err(USAGE);
@@ -79,6 +82,16 @@ export async function configCheck(
     output.out(USAGE);
     return 0;
   }
+  if (positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) {
+    output.err(
+      `labman config check: Cannot check ${
+        [...(values.config !== undefined ? [values.config] : []), ...positionals].join(" and ")
+      }: one config file at a time — pass a single PATH (or --config PATH)`,
+    );
+    output.err(USAGE);
+    return 2;
+  }
+  if (positionals.length === 1) values.config = positionals[0];
   try {
     const result = await loadConfig(values.config !== undefined ? { path: values.config } : {});
     for (const w of result.warnings) output.err(`warning: ${formatIssue(w)}`);

@@ -16,6 +16,7 @@ import { isCompiledBinary, PATHS, rootPath } from "../../lib/ops/artifacts.ts";
 import { type Check, check, checklistExitCode, formatChecklist } from "../../lib/ops/checklist.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
 import { keyDirChecks, modeOf, toolChecks } from "../../lib/ops/node_checks.ts";
+import { portmanChecks } from "../../lib/ops/portman_check.ts";
 import {
   describeFetchError,
   endpointCheck,
@@ -241,6 +242,7 @@ export async function doctor(args: string[], deps: CommandDeps = {}): Promise<nu
     );
   }
   checks.push(...keyFileChecks(config), ...keyDirChecks(config));
+  checks.push(...portmanChecks(config, secretStat));
   checks.push(...await toolChecks(config, { root, host }));
   const wg = host.which("wg");
   checks.push(

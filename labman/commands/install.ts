@@ -26,7 +26,8 @@ const USAGE = `usage: labman install [options]
 
 Installs labmand and labman into --bin-dir, labmand.service into --unit-dir (its Exec paths
 pointing at --bin-dir), creates ${PATHS.etcDir} (0755) and ${PATHS.stateDir}/{wireguard,rosenpass}
-(0700), copies labman.example.toml to ${PATHS.config} only if that file is absent, and runs
+(0700), copies labman.example.toml to ${PATHS.config} only if that file is absent (owned by the
+service user), creates the system user "labman" that labmand runs as, and runs
 "systemctl daemon-reload" when the unit changed. Re-running changes nothing.
 
 Options:
@@ -52,6 +53,8 @@ export interface ProgramOptions {
   noSystemctl: boolean;
   dryRun: boolean;
   restart: boolean;
+  /** How long `update --restart` waits for READY=1 before rolling back. */
+  readyTimeoutMs: number;
   help: boolean;
 }
 
@@ -73,7 +76,12 @@ export function parseProgramArgs(
         root: { type: "string" },
         "no-systemctl": { type: "boolean" },
         "dry-run": { type: "boolean" },
-        ...(extra.restart ? { restart: { type: "boolean" as const } } : {}),
+        ...(extra.restart
+          ? {
+            restart: { type: "boolean" as const },
+            "ready-timeout": { type: "string" as const },
+          }
+          : {}),
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -88,8 +96,17 @@ export function parseProgramArgs(
       noSystemctl: v["no-systemctl"] === true,
       dryRun: v["dry-run"] === true,
       restart: v.restart === true,
+      readyTimeoutMs: 90_000,
       help: v.help === true,
     };
+    const readyTimeout = str("ready-timeout");
+    if (readyTimeout !== undefined) {
+      const seconds = Number(readyTimeout);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
+        return `--ready-timeout must be a whole number of seconds from 1 to 3600, got "${readyTimeout}"`;
+      }
+      opts.readyTimeoutMs = seconds * 1000;
+    }
     for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
       if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
     }
@@ -126,7 +143,7 @@ export async function applyPlan(plan: PlannedAction[], artifacts: Artifact[]): P
 
 /** systemctl is run only on the real root, with systemd running, and without --no-systemctl. */
 export function systemctlAllowed(
-  opts: ProgramOptions,
+  opts: Pick<ProgramOptions, "noSystemctl" | "root">,
   systemdRunning: boolean,
 ): { ok: boolean; why?: string } {
   if (opts.noSystemctl) return { ok: false, why: "--no-systemctl" };
@@ -159,6 +176,56 @@ export async function reloadUnitsIfChanged(
   }
   io.out("  ran systemctl daemon-reload");
   return true;
+}
+
+/** The system user labmand runs as (`User=` in labmand.service). */
+export const SERVICE_USER = "labman";
+
+/** uid and gid of `name` from a passwd file's text, or null. */
+export function passwdIds(passwd: string, name: string): { uid: number; gid: number } | null {
+  for (const line of passwd.split("\n")) {
+    const f = line.split(":");
+    if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  return null;
+}
+
+/**
+ * Creates the service user on the real root (a system user with its own group, no login, home
+ * /var/lib/labman) unless it exists. Under --root nothing is created: that is an image's job.
+ */
+async function ensureServiceUser(
+  root: string,
+  host: ReturnType<typeof resolveDeps>["host"],
+  io: { out: (l: string) => void; err: (l: string) => void },
+): Promise<{ ok: boolean; ids?: { uid: number; gid: number } }> {
+  if (root !== "/") {
+    io.out(`  skipped creating system user ${SERVICE_USER} (--root ${root})`);
+    return { ok: true };
+  }
+  const read = () => Deno.readTextFile("/etc/passwd").then((t) => passwdIds(t, SERVICE_USER));
+  let ids = await read().catch(() => null);
+  if (ids) return { ok: true, ids };
+  const r = await host.run("useradd", [
+    "--system",
+    "--user-group",
+    "--home-dir",
+    PATHS.stateDir,
+    "--no-create-home",
+    "--shell",
+    "/usr/sbin/nologin",
+    SERVICE_USER,
+  ]);
+  ids = await read().catch(() => null);
+  if (r.code !== 0 || !ids) {
+    io.err(
+      `labman install: Cannot create system user ${SERVICE_USER}: useradd exited ${r.code}: ` +
+        `${r.stderr.trim()} — create it yourself: useradd --system --user-group ${SERVICE_USER}`,
+    );
+    return { ok: false };
+  }
+  io.out(`  created system user ${SERVICE_USER} (uid ${ids.uid})`);
+  return { ok: true, ids };
 }
 
 export async function install(args: string[], deps: CommandDeps = {}): Promise<number> {
@@ -207,6 +274,24 @@ export async function install(args: string[], deps: CommandDeps = {}): Promise<n
   for (const e of errors) err(`labman install: ${e}`);
   if (errors.length > 0) return 1;
 
+  const user = await ensureServiceUser(opts.root, host, { out, err });
+  if (!user.ok) return 1;
+  if (user.ids) {
+    // The config install just created holds the node token (maybe inline) and is 0600: labmand
+    // reads it as the service user.
+    const cfg = plan.find((a) =>
+      a.desired.path === rootPath(opts.root, PATHS.config) && a.action === "create"
+    );
+    if (cfg) {
+      try {
+        await Deno.chown(cfg.desired.path, user.ids.uid, user.ids.gid);
+        out(`  chown ${SERVICE_USER}:${SERVICE_USER} ${cfg.desired.path}`);
+      } catch (e) {
+        err(`labman install: Cannot chown ${cfg.desired.path}: ${(e as Error).message}`);
+        return 1;
+      }
+    }
+  }
   if (!await reloadUnitsIfChanged("labman install", unitChanged, systemctl, { host, out, err })) {
     return 1;
   }

@@ -2,7 +2,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { publicKeyFromPrivate, readPrivateKey } from "../../lib/wireguard/keys.ts";
 import { decodeKey, encodeKey } from "../../lib/wireguard/mod.ts";
-import { keygen } from "./keygen.ts";
+import { runLabman } from "../../tests/helpers/labman_cli.ts";
+
+/** `labman keygen ARGS` as a process with the `labman` task's flags; lines go to `output`. */
+async function keygen(
+  args: string[],
+  output: { out: (t: string) => void; err: (t: string) => void },
+): Promise<number> {
+  const r = await runLabman(["keygen", ...args]);
+  const lines = (t: string) => t === "" ? [] : t.replace(/\n$/, "").split("\n");
+  lines(r.stdout).forEach(output.out);
+  lines(r.stderr).forEach(output.err);
+  return r.code;
+}
 
 function capture() {
   const out: string[] = [], err: string[] = [];

@@ -9,6 +9,12 @@ import { loadSources, PATHS, programArtifacts, rootPath } from "../../lib/ops/ar
 import { observePath } from "../../lib/ops/fs_ops.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
 import { formatAction, planChanges } from "../../lib/ops/install_plan.ts";
+import {
+  keepPrevious,
+  type KeptFile,
+  previousDir,
+  restorePrevious,
+} from "../../lib/ops/previous.ts";
 import { unifiedDiff } from "../../lib/ops/unified_diff.ts";
 import {
   applyPlan,
@@ -22,8 +28,11 @@ const USAGE = `usage: labman update [options]
 
 Updates an installed labmand: compares the sha256 of the installed labmand, labman and
 labmand.service with the new ones, replaces what differs (atomically), prints what changed
-(a unified diff for the unit), runs "systemctl daemon-reload" when the unit changed and, with
---restart, "systemctl restart labmand" when anything changed. The config is never touched.
+(a unified diff for the unit), keeps the replaced files in ${PATHS.stateDir}/previous, and runs
+"systemctl daemon-reload" when the unit changed. With --restart (when anything changed) it asks
+labmand to drain and stop, starts the new one and waits for it to be ready (READY=1); if it is
+not ready within --ready-timeout, the previous files are put back and started again, and the
+exit status is 1. The config is never touched.
 
 Options:
   --from PATH          new labmand binary (default: next to this labman binary)
@@ -32,7 +41,8 @@ Options:
   --unit-dir DIR       where the unit is installed (default ${PATHS.unitDir})
   --unit-file PATH     new unit template (default: the one shipped with labman)
   --root DIR           prefix every target path with DIR (for tests and images)
-  --restart            restart labmand when something changed
+  --restart            restart labmand when something changed; roll back if not ready
+  --ready-timeout S    seconds to wait for the new labmand to be ready (default 90)
   --no-systemctl       never run systemctl
   --dry-run            show what would change, change nothing
   -h, --help           show this help`;
@@ -105,6 +115,20 @@ export async function update(args: string[], deps: CommandDeps = {}): Promise<nu
     out("dry run: nothing was changed");
     return 0;
   }
+  // Keep what is about to be replaced: the way back if the new build does not start.
+  let kept: KeptFile[];
+  try {
+    kept = await keepPrevious(
+      opts.root,
+      plan.filter((a) => a.action === "update").map((a) => a.desired.path),
+    );
+  } catch (e) {
+    err(`labman update: ${(e as Error).message} — nothing was changed`);
+    return 1;
+  }
+  if (kept.length > 0) {
+    out(`  kept the previous ${kept.length} file(s) in ${previousDir(opts.root)}`);
+  }
   const errors = await applyPlan(plan, artifacts);
   for (const e of errors) err(`labman update: ${e}`);
   if (errors.length > 0) return 1;
@@ -115,18 +139,86 @@ export async function update(args: string[], deps: CommandDeps = {}): Promise<nu
   if (opts.restart && !systemctl.ok) {
     out(`  skipped restart (${systemctl.why}); restart labmand yourself`);
   } else if (opts.restart) {
-    const r = await host.run("systemctl", ["restart", "labmand"], { timeoutMs: 120_000 });
-    if (r.code !== 0) {
-      err(
-        `labman update: Cannot restart labmand: systemctl restart exited ${r.code}: ${r.stderr.trim()}` +
-          ` — see: journalctl -u labmand -n 50`,
-      );
-      return 1;
+    const io = { host, out, err };
+    const started = await restartAndWait(io, opts.readyTimeoutMs, "new");
+    if (!started.ok) {
+      err(`labman update: the new labmand did not become ready: ${started.why}`);
+      return await rollBack(io, kept, unitChanged, opts.readyTimeoutMs);
     }
-    out("  ran systemctl restart labmand");
   }
   if (!opts.restart) {
     out("labman update: done; restart labmand to run the new binary (or pass --restart)");
   } else out("labman update: done");
   return 0;
+}
+
+type Io = Pick<ReturnType<typeof resolveDeps>, "host" | "out" | "err">;
+
+/**
+ * Asks labmand to drain and stop (`systemctl stop`: SIGTERM, bounded by the unit's
+ * TimeoutStopSec), then starts it and waits for READY=1: `systemctl start` of a Type=notify unit
+ * returns only once the service is ready, or fails when it exits first.
+ */
+async function restartAndWait(
+  io: Io,
+  readyTimeoutMs: number,
+  which: "new" | "previous",
+): Promise<{ ok: true } | { ok: false; why: string }> {
+  const stop = await io.host.run("systemctl", ["stop", "labmand"], { timeoutMs: 180_000 });
+  if (stop.code !== 0) {
+    io.err(`  systemctl stop labmand exited ${stop.code}: ${stop.stderr.trim()}`);
+  } else io.out("  labmand drained and stopped (systemctl stop labmand)");
+  io.out(`  starting the ${which} labmand; waiting up to ${readyTimeoutMs / 1000} s for READY=1`);
+  const start = await io.host.run("systemctl", ["start", "labmand"], { timeoutMs: readyTimeoutMs });
+  if (start.code === 124) return { ok: false, why: `not ready within ${readyTimeoutMs / 1000} s` };
+  if (start.code !== 0) {
+    return {
+      ok: false,
+      why: `systemctl start exited ${start.code}: ${start.stderr.trim().split("\n")[0]}`,
+    };
+  }
+  const active = await io.host.run("systemctl", ["is-active", "labmand"], { timeoutMs: 10_000 });
+  if (active.stdout.trim() !== "active") {
+    return { ok: false, why: `it is "${active.stdout.trim()}" right after starting` };
+  }
+  io.out(`  labmand is ready (${which} build)`);
+  return { ok: true };
+}
+
+/** Puts the kept files back and starts them; always returns exit status 1 (the update failed). */
+async function rollBack(
+  io: Io,
+  kept: KeptFile[],
+  unitChanged: boolean,
+  readyTimeoutMs: number,
+): Promise<number> {
+  const see = "see: journalctl -u labmand -n 50";
+  if (kept.length === 0) {
+    io.err(`labman update: nothing to roll back to (no file was replaced) — ${see}`);
+    return 1;
+  }
+  // Ends a Restart=on-failure loop of the broken build before its files are replaced.
+  await io.host.run("systemctl", ["stop", "labmand"], { timeoutMs: 180_000 });
+  const errors = await restorePrevious(kept);
+  for (const e of errors) io.err(`labman update: ${e}`);
+  io.out(
+    `  rolled back ${kept.length - errors.length} file(s): ${kept.map((k) => k.path).join(", ")}`,
+  );
+  if (unitChanged) {
+    const r = await io.host.run("systemctl", ["daemon-reload"]);
+    if (r.code !== 0) io.err(`  systemctl daemon-reload exited ${r.code}: ${r.stderr.trim()}`);
+  }
+  // The previous build is known to start; give it at least the default bound.
+  const again = await restartAndWait(io, Math.max(readyTimeoutMs, 90_000), "previous");
+  if (!again.ok) {
+    io.err(
+      `labman update: the previous labmand did not become ready either: ${again.why} — ${see}`,
+    );
+    return 1;
+  }
+  io.err(
+    "labman update: rolled back; the previous labmand is running again and the new build is " +
+      `not installed — ${see}`,
+  );
+  return 1;
 }

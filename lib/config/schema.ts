@@ -125,6 +125,26 @@ export const PortmanSchema = z.strictObject({
   /** Loopback only (invariant 3). */
   listen_addr: z.string().min(1).default("127.0.0.1"),
   listen_port: z.number().int().min(1).max(65535).default(7070),
+  /** Shared secret Portman sends as `Authorization: Bearer …`; created (mode 0600) if missing. */
+  secret_file: z.string().min(1).default("/var/lib/labman/portman.secret"),
+  /** Let a Portman that sends no credential in (original crate; single-user nodes only). */
+  allow_unauthenticated: z.boolean().default(false),
+  /** Largest frame accepted either way. */
+  max_frame_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(262_144),
+  /** Idle connections are pinged after this; no pong closes them. */
+  ping_interval_s: z.number().int().min(1).max(3600).default(20),
+  /** Unsent bytes a Portman connection may hold before it is closed as a slow consumer. */
+  send_buffer_bytes: z.number().int().min(65_536).default(1_048_576),
+  /** Concurrent /agent + /observe connections. */
+  max_connections: z.number().int().min(1).max(1024).default(16),
+  /** Upstream messages kept while the control-plane link is down (oldest dropped beyond). */
+  upstream_queue_messages: z.number().int().min(1).default(1000),
+  upstream_queue_bytes: z.number().int().min(65_536).default(4_194_304),
+  /** Directives held per disconnected agent, and for how long, before an `error` answers them. */
+  directive_queue_max: z.number().int().min(1).max(100_000).default(100),
+  directive_ttl_s: z.number().positive().max(86_400).default(60),
+  /** Interval of labman's own `usage_report` and `available_model_capacity` messages. */
+  report_interval_s: z.number().positive().max(86_400).default(30),
 });
 
 export const LoggingSchema = z.strictObject({
@@ -200,3 +220,4 @@ export type HealthConfig = z.infer<typeof HealthSchema>;
 export type LoggingConfig = z.infer<typeof LoggingSchema>;
 export type EndpointConfig = z.infer<typeof EndpointSchema>;
 export type EndpointKind = z.infer<typeof EndpointKindSchema>;
+export type PortmanConfig = z.infer<typeof PortmanSchema>;

@@ -290,11 +290,14 @@ export class ControlSession implements AsyncDisposable {
         this.#registration = resp;
         this.#setInterval(resp.heartbeat_interval_s);
         this.#ackedCapabilities = capabilitiesKey(capabilities);
-        this.#log.info("registered as {node_id}, WireGuard address {address}{retries}", {
-          node_id: resp.node_id,
-          address: resp.wireguard.address,
-          retries: attempt ? ` after ${attempt} failed attempts` : "",
-        });
+        // No empty placeholder: LogTape renders an empty string property as "".
+        const registered = { node_id: resp.node_id, address: resp.wireguard.address };
+        if (attempt) {
+          this.#log.info(
+            "registered as {node_id}, WireGuard address {address}, after {attempts} failed attempts",
+            { ...registered, attempts: attempt },
+          );
+        } else this.#log.info("registered as {node_id}, WireGuard address {address}", registered);
         this.#setState("registered");
         this.#emit("onRegistered", () => this.#o.onRegistered?.(resp));
         if (resp.slugs) {
@@ -393,7 +396,7 @@ export class ControlSession implements AsyncDisposable {
       delay = this.#intervalMs;
       if (resp.desired_state !== this.#desired) {
         const state = resp.desired_state;
-        this.#log.info("control plane asks for state {state}", { state });
+        // Logged once, by labmand when it applies the state (onDesiredState).
         this.#desired = state;
         this.#emit("onDesiredState", () => this.#o.onDesiredState?.(state));
       }

@@ -32,6 +32,7 @@ import {
   type MetricSnapshot,
   requestTotals,
 } from "./_snapshots.ts";
+import { mergeUsageRows, type UsageRow } from "../proxy/usage.ts";
 
 const log = getLogger("dataplane");
 /** How long a stopping Worker may take to hand over its final metrics. */
@@ -71,6 +72,8 @@ export interface DataPlane {
   /** prom-client JSON snapshot of the data plane (all Workers, past ones' counters included). */
   metrics(): Promise<unknown[]>;
   status(): Promise<DataPlaneStatus>;
+  /** Token usage since the last call (the relay's `usage_report`); empty unless `usage`. */
+  takeUsage(): Promise<UsageRow[]>;
   /**
    * Replaces the Worker by a successor started with `settings` (a Worker's permissions are
    * fixed at birth): the successor binds the same address (SO_REUSEPORT) first, then the
@@ -468,6 +471,15 @@ export async function startDataPlane(
         previous.lastSnapshot = [];
         if (retiring.delete(previous) && retiring.size === 0) clearReservations();
       });
+    },
+    async takeUsage() {
+      // A predecessor still finishing after a hand-over keeps counting until it ends.
+      const parts = await Promise.all(
+        [current, ...retiring].filter((h) => !h.exited).map((h) =>
+          h.request<UsageRow[]>({ type: "usage" }).catch(() => [])
+        ),
+      );
+      return mergeUsageRows(parts.flat());
     },
     restarts: () => restarts,
     async shutdown(graceMs: number) {

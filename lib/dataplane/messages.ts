@@ -23,6 +23,8 @@ export interface DataPlaneSettings {
    * predecessor holds (`reserve`), so `max_concurrent` holds across the two Workers.
    */
   successor?: boolean;
+  /** Account token usage per (tenant, slug, endpoint, model) for the relay. @default false */
+  usage?: boolean;
 }
 
 export interface SlugEntryMessage {
@@ -46,7 +48,9 @@ export type ToWorker =
   /** Hand-over: slots per endpoint the predecessor(s) hold. */
   | { type: "reserve"; id: number; held: Record<string, number> }
   /** Hand-over: a predecessor gave up `slots` slots of `endpoint`. */
-  | { type: "return"; id: number; endpoint: string; slots: number };
+  | { type: "return"; id: number; endpoint: string; slots: number }
+  /** Token usage since the last ask (the relay's `usage_report`). */
+  | { type: "usage"; id: number };
 
 export interface DataPlaneStatus {
   endpoints: {

@@ -16,6 +16,7 @@ import {
   startProxyServer,
   type UpstreamClientFactory,
   upstreamOptionsFromConfig,
+  UsageLedger,
 } from "../proxy/mod.ts";
 import { createDataPlaneMetrics, getLogger, setupLogging } from "../telemetry/mod.ts";
 import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
@@ -35,6 +36,7 @@ let state:
     metrics: ReturnType<typeof createDataPlaneMetrics>;
     /** One budget for every request body, across the handlers reloads create. */
     bodyBudget: BodyBudget;
+    usage: UsageLedger | undefined;
   }
   | undefined;
 
@@ -59,12 +61,14 @@ async function init(settings: DataPlaneSettings): Promise<void> {
   });
   const upstream = createUpstreamClients(upstreamOptionsFromConfig(settings.proxy));
   const bodyBudget = new BodyBudget(settings.proxy.max_body_bytes_in_flight);
+  const usage = settings.usage ? new UsageLedger() : undefined;
   const proxy = createProxyHandler({
     router: registry.router,
     client: upstream,
     proxy: settings.proxy,
     bodyBudget,
     metrics,
+    usage,
   });
   if (settings.successor) registry.router.reserveAllSlots();
   const handlers = new Set<ProxyHandler>([proxy]);
@@ -85,7 +89,7 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     limits: connectionLimits(settings.proxy),
     metrics,
   });
-  state = { registry, server, proxy, upstream, metrics, handlers, bodyBudget };
+  state = { registry, server, proxy, upstream, metrics, handlers, bodyBudget, usage };
   await registry.start();
   post({ type: "ready", addr: server.addr });
 }
@@ -145,6 +149,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
         proxy: msg.settings.proxy,
         bodyBudget: state.bodyBudget,
         metrics: state.metrics,
+        usage: state.usage,
       });
       state.handlers.add(state.proxy);
       return;
@@ -158,6 +163,8 @@ async function handle(msg: ToWorker): Promise<unknown> {
       return await state.metrics.registry.getMetricsAsJSON();
     case "status":
       return await status();
+    case "usage":
+      return state.usage?.take() ?? [];
     case "shutdown":
       state.registry.router.setAccepting(false, "node is shutting down");
       await state.server.shutdown(msg.graceMs);

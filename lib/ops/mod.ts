@@ -53,7 +53,17 @@ export {
   planInstall,
   type PlannedAction,
 } from "./install_plan.ts";
-export { keyDirChecks, keyDirs, modeOf, probeKernel, toolChecks, tunState } from "./node_checks.ts";
+export {
+  keyDirChecks,
+  keyDirs,
+  modeOf,
+  parseStatFileType,
+  type PathKind,
+  pathKind,
+  probeKernel,
+  toolChecks,
+  tunState,
+} from "./node_checks.ts";
 export {
   describeFetchError,
   endpointCheck,

@@ -7,7 +7,7 @@
 import { dirname } from "node:path";
 import type { LabmanConfig } from "../config/mod.ts";
 import { PATHS, rootPath } from "./artifacts.ts";
-import type { Check } from "./checklist.ts";
+import { type Check, check } from "./checklist.ts";
 import type { Host } from "./host.ts";
 import {
   kernelCheck,
@@ -34,19 +34,69 @@ export function modeOf(path: string): number | null {
   }
 }
 
+/** What a path is, following symlinks. */
+export type PathKind = "char" | "dir" | "file" | "other" | "missing";
+
+/**
+ * What `path` is. Deno refuses every path under `/dev`, `/proc` and `/sys` (even a stat)
+ * without `--allow-all`, which labman never has, so there the answer comes from `stat(1)`
+ * through the host, the way lib/procfs reads `/proc` through `cat`.
+ */
+export async function pathKind(path: string, host: Host): Promise<PathKind> {
+  try {
+    const st = Deno.statSync(path);
+    return st.isCharDevice ? "char" : st.isDirectory ? "dir" : st.isFile ? "file" : "other";
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) return "missing";
+  }
+  const r = await host.run("stat", ["-L", "-c", "%F", path], { timeoutMs: 5_000 });
+  if (r.code !== 0) return "missing";
+  return parseStatFileType(r.stdout);
+}
+
+/** Maps `stat -c %F` output ("character special file", "directory", …) to a {@link PathKind}. */
+export function parseStatFileType(text: string): PathKind {
+  const t = text.trim();
+  if (t === "character special file") return "char";
+  if (t === "directory") return "dir";
+  if (t === "regular file" || t === "regular empty file") return "file";
+  return "other";
+}
+
 export async function probeKernel({ root, host }: ProbeOptions): Promise<KernelWireGuard> {
-  const loaded = modeOf(rootPath(root, PATHS.wireguardModule)) !== null;
+  const loaded = (await pathKind(rootPath(root, PATHS.wireguardModule), host)) !== "missing";
   if (loaded) return { loaded, loadable: true };
   const r = await host.run("modprobe", ["-n", "wireguard"], { timeoutMs: 10_000 });
   return { loaded, loadable: r.code === 0 };
 }
 
-export function tunState(root: string): "char" | "other" | "missing" {
+export async function tunState(root: string, host: Host): Promise<"char" | "other" | "missing"> {
+  const kind = await pathKind(rootPath(root, PATHS.tun), host);
+  return kind === "char" || kind === "missing" ? kind : "other";
+}
+
+/**
+ * True when this process may start `path`. labman's and labmand's `--allow-run` name
+ * `wireguard-go` and `rosenpass` (resolved on PATH when they start), so a binary elsewhere —
+ * an absolute path in the config, `~/.cargo/bin` — is found but would be refused.
+ */
+export function runnable(path: string): boolean {
   try {
-    return Deno.statSync(rootPath(root, PATHS.tun)).isCharDevice ? "char" : "other";
+    return Deno.permissions.querySync({ name: "run", command: path }).state === "granted";
   } catch {
-    return "missing";
+    return true; // no permissions API: nothing to judge
   }
+}
+
+/** Replaces an ok check for a found program with a failure when the flags forbid running it. */
+function mustBeRunnable(c: Check, name: string, found: string | null): Check {
+  if (c.status !== "ok" || found === null || runnable(found)) return c;
+  return check(
+    "fail",
+    c.label,
+    `${found} is not a program labmand may run: its --allow-run names "${name}" as found on PATH`,
+    `put it on PATH: ln -s ${found} /usr/local/bin/${name} (and set the config to "${name}")`,
+  );
 }
 
 /** Directories holding the key files the config names (tunnel modes only). */
@@ -81,22 +131,26 @@ export async function toolChecks(
   const out: Check[] = [];
   if (!options.onlyNeeded || needs.kernel || mode === "auto") out.push(kernelCheck(mode, kernel));
   if (!options.onlyNeeded || needs.wireguardGo !== "no") {
+    const found = options.host.which(config.wireguard.wireguard_go);
     out.push(
-      wireguardGoCheck(
-        needs,
-        config.wireguard.wireguard_go,
-        options.host.which(config.wireguard.wireguard_go),
+      mustBeRunnable(
+        wireguardGoCheck(needs, config.wireguard.wireguard_go, found),
+        "wireguard-go",
+        needs.wireguardGo === "no" ? null : found,
       ),
     );
   }
-  if (!options.onlyNeeded || needs.tun) out.push(tunCheck(needs.tun, tunState(options.root)));
+  if (!options.onlyNeeded || needs.tun) {
+    out.push(tunCheck(needs.tun, await tunState(options.root, options.host)));
+  }
   const pq = config.rosenpass.enabled && mode !== "off";
   if (!options.onlyNeeded || pq) {
+    const found = options.host.whichRosenpass(config.rosenpass.binary);
     out.push(
-      rosenpassCheck(
-        pq,
-        config.rosenpass.binary,
-        options.host.whichRosenpass(config.rosenpass.binary),
+      mustBeRunnable(
+        rosenpassCheck(pq, config.rosenpass.binary, found),
+        "rosenpass",
+        pq ? found : null,
       ),
     );
   }

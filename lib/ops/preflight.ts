@@ -103,7 +103,7 @@ export function wireguardGoCheck(
 ): Check {
   const label = "wireguard-go";
   if (found) return check("ok", label, found);
-  const fix = `apt-get install wireguard-go, or set wireguard.wireguard_go to its absolute path`;
+  const fix = `apt-get install wireguard-go (labmand runs the one on PATH)`;
   switch (needs.wireguardGo) {
     case "required":
       return check(
@@ -150,7 +150,7 @@ export function rosenpassCheck(enabled: boolean, configured: string, found: stri
     "fail",
     label,
     `"${configured}" not found (rosenpass.enabled = true)`,
-    "install it (cargo install rosenpass) and set rosenpass.binary to its absolute path, " +
+    "install it on PATH (cargo install rosenpass --root /usr/local), " +
       "or set rosenpass.enabled = false to run without post-quantum PSKs",
   );
 }

@@ -3,4 +3,4 @@
  *
  * @module
  */
-export { findProcessesByName, readProcFile } from "./read.ts";
+export { findProcessesByName, readProcFile, signalProcess } from "./read.ts";

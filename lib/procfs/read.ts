@@ -38,3 +38,25 @@ export async function findProcessesByName(name: string): Promise<number[]> {
     return [];
   }
 }
+
+/**
+ * Sends `signal` to `pid`. `Deno.kill` needs unrestricted `--allow-run`, which labmand does not
+ * have (its list names the programs it starts), so it falls back to `kill(1)`, on that list.
+ * Throws when the signal could not be sent (no such process, not permitted).
+ */
+export async function signalProcess(pid: number, signal: Deno.Signal): Promise<void> {
+  try {
+    Deno.kill(pid, signal);
+    return;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+  }
+  const out = await new Deno.Command("kill", {
+    args: ["-s", signal.replace(/^SIG/, ""), String(pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`kill -s ${signal} ${pid}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}

@@ -39,3 +39,42 @@ Deno.test("findProcessesByName finds a running process by exact name", async () 
     await child.status;
   }
 });
+
+Deno.test("signalProcess stops a process under labmand's --allow-run list (Deno.kill refused)", async () => {
+  const victim = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const script = fileURLToPath(new URL("./read.ts", import.meta.url));
+    const flags = JSON.parse(
+      await Deno.readTextFile(fileURLToPath(new URL("../../deno.json", import.meta.url))),
+    ).tasks.labmand.split(/\s+/).filter((w: string) => w.startsWith("--allow-run"));
+    // `deno eval` would grant everything: run a file under exactly those flags.
+    const file = await Deno.makeTempFile({ suffix: ".ts" });
+    await Deno.writeTextFile(
+      file,
+      `const { signalProcess } = await import(${JSON.stringify(script)});
+         let direct = "allowed";
+         try { Deno.kill(${victim.pid}, "SIGCONT"); } catch (e) { direct = e.name; }
+         await signalProcess(${victim.pid}, "SIGTERM");
+         let gone = "sent";
+         try { await signalProcess(2147483646, "SIGTERM"); } catch { gone = "error"; }
+         console.log(direct, gone);`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    await Deno.remove(file);
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      "NotCapable error",
+      new TextDecoder().decode(out.stderr),
+    );
+    assert.equal((await victim.status).signal, "SIGTERM");
+  } finally {
+    try {
+      victim.kill("SIGKILL");
+    } catch { /* exited */ }
+    await victim.status;
+  }
+});

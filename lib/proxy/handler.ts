@@ -25,6 +25,7 @@ import {
   upstreamRequestHeaders,
 } from "./headers.ts";
 import { findModelSpans, replaceSpans, type Span } from "./model_rewrite.ts";
+import { extractUsage, tapUsage, type UsageLedger, usageTail } from "./usage.ts";
 import {
   type BodyEnd,
   type UpstreamClient,
@@ -52,6 +53,8 @@ export interface ProxyHandlerOptions {
   metrics?: DataPlaneMetrics;
   /** Monotonic milliseconds. @default performance.now */
   now?: () => number;
+  /** Token usage per (tenant, slug, endpoint, model) for the relay's `usage_report`. */
+  usage?: UsageLedger;
 }
 
 export interface ProxyHandler {
@@ -79,7 +82,17 @@ export function createProxyHandler(options: ProxyHandlerOptions): ProxyHandler {
   const active = new Set<Exchange>();
   const series = metrics === undefined ? undefined : new SeriesCache(metrics);
   const bodyBudget = options.bodyBudget;
-  const shared: Shared = { router, proxy, metrics, series, now, clientFor, active, bodyBudget };
+  const shared: Shared = {
+    router,
+    proxy,
+    metrics,
+    series,
+    now,
+    clientFor,
+    active,
+    bodyBudget,
+    usage: options.usage,
+  };
 
   return {
     async fetch(req: Request): Promise<Response> {
@@ -111,6 +124,7 @@ interface Shared {
   clientFor: (target: EndpointTarget) => UpstreamClient;
   active: Set<Exchange>;
   bodyBudget: BodyBudget | undefined;
+  usage: UsageLedger | undefined;
 }
 
 /** The `model` label of requests whose model the router does not know (bounded cardinality). */
@@ -444,6 +458,9 @@ class Exchange {
       this.#earlyEnd = "done"; // nothing of it goes to the client: not a cancellation
       body = null;
     }
+    if (s.usage !== undefined && status < 300 && body !== null) {
+      body = this.#tapUsage(s.usage, body);
+    }
     // The upstream body goes to the client as is: no second stream, no buffering. Its end
     // (done, client cancel, upstream failure) comes back through #onBodyEnd.
     const res = new Response(body, { status, headers });
@@ -452,6 +469,19 @@ class Exchange {
     const early = this.#earlyEnd;
     if (early !== null) this.#settle(early, undefined);
     return res;
+  }
+
+  /** Usage accounting: only the body's tail is kept (lib/proxy/usage.ts). */
+  #tapUsage(
+    ledger: UsageLedger,
+    body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>,
+  ): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+    const t = this.#lease?.target;
+    if (t === undefined) return body;
+    const key = { tenant: t.tenant, slug: this.#slug, endpoint: t.endpoint, model: t.model };
+    if (body instanceof ReadableStream) return tapUsage(body, (u) => ledger.add(key, u));
+    ledger.add(key, extractUsage(usageTail(body)));
+    return body;
   }
 
   readonly #onFirstByte = (): void => {

@@ -37,3 +37,4 @@ export {
   type UpstreamResponse,
 } from "./upstream_client.ts";
 export { openAIError, type OpenAIErrorBody } from "./errors.ts";
+export { extractUsage, type TokenUsage, UsageLedger, type UsageRow } from "./usage.ts";

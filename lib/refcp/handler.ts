@@ -16,6 +16,7 @@ import {
   RegisterRequestSchema,
   type RegisterResponse,
 } from "../control/schema.ts";
+import type { RelayHub } from "./relay_hub.ts";
 import type { ReferenceStore, RefNode } from "./store.ts";
 
 export interface HandlerOptions {
@@ -33,6 +34,8 @@ export interface HandlerOptions {
    */
   onRegister?: (request: RegisterRequest, node: RefNode) => void | Promise<void>;
   heartbeatIntervalS: number;
+  /** Serves the relay protocol on `/api/v1/ws`; without it that path answers 501. */
+  relay?: RelayHub;
   /** Returns the WebSocket URL handed to nodes (depends on the bound port). */
   websocketUrl: () => string;
   /** Largest accepted request body. @default 2 MiB (a Rosenpass key is ~700 kB of base64) */
@@ -139,19 +142,7 @@ export function createHandler(
 
   async function route(req: Request, path: string): Promise<{ res: Response; nodeId?: string }> {
     if (path === `${API_PREFIX}/ws`) {
-      await req.body?.cancel();
-      // OpenAI-style error object: the WebSocket protocol arrives in a later version.
-      return {
-        res: json(501, {
-          error: {
-            message:
-              "the WebSocket protocol is not implemented by this reference control plane yet",
-            type: "not_implemented",
-            param: null,
-            code: "not_implemented",
-          },
-        }),
-      };
+      return await websocket(req);
     }
     const isRegister = path === `${API_PREFIX}/nodes/register`;
     const hb = HEARTBEAT_PATH.exec(path);
@@ -197,6 +188,33 @@ export function createHandler(
       };
     }
     return { res: new Response(null, { status: 204 }), nodeId };
+  }
+
+  /** The relay protocol endpoint (docs/protocol.md); 501 when no hub is configured. */
+  async function websocket(req: Request): Promise<{ res: Response }> {
+    if (!options.relay) {
+      await req.body?.cancel();
+      return {
+        res: errorResponse(501, "not_implemented", "this control plane does not serve the relay"),
+      };
+    }
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      await req.body?.cancel();
+      return {
+        res: errorResponse(426, "upgrade_required", "the relay speaks WebSocket only", {
+          headers: { upgrade: "websocket" },
+        }),
+      };
+    }
+    const tok = tokenIndex(req.headers.get("authorization"), options.tokens);
+    if (tok < 0) {
+      return {
+        res: errorResponse(401, "unauthorized", "missing or unknown node token", {
+          headers: { "www-authenticate": 'Bearer realm="labman"' },
+        }),
+      };
+    }
+    return { res: options.relay.accept(req, tok) };
   }
 
   async function register(req: Request, tok: number): Promise<Response> {

@@ -24,3 +24,4 @@ export {
 export { AddressPool } from "./address_pool.ts";
 export { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
 export { ReferenceStore } from "./store.ts";
+export { RelayHub, type RelayHubMessage, type RelayHubOptions } from "./relay_hub.ts";

@@ -10,6 +10,7 @@ import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/schem
 import { abortableSleep } from "../control/session.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
+import { RelayHub, type RelayHubOptions } from "./relay_hub.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";
 
 export type { RefNode };
@@ -43,6 +44,8 @@ export interface ReferenceControlPlaneOptions {
   historyLimit?: number;
   /** Called after every answered request. */
   onRequest?: (entry: RequestLogEntry) => void;
+  /** Relay protocol options (docs/protocol.md). */
+  relay?: RelayHubOptions;
 }
 
 /**
@@ -85,6 +88,8 @@ export interface ReferenceControlPlane extends AsyncDisposable {
   forgetNode(nodeId: string): boolean;
   /** Every answered request, oldest first (bounded to the last 1000). */
   requests(): RequestLogEntry[];
+  /** The relay protocol endpoint: received messages, directives to send, link control. */
+  readonly relay: RelayHub;
 }
 
 const FAIL_CODES: Record<number, string> = {
@@ -125,7 +130,9 @@ export function startReferenceControlPlane(
   };
   let port = options.port ?? 0;
   const hostForUrl = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const relay = new RelayHub(options.relay);
   const handler = createHandler(store, {
+    relay,
     tokens: options.tokens,
     wireguard: options.wireguard,
     ...(options.rosenpass ? { rosenpass: options.rosenpass } : {}),
@@ -196,8 +203,10 @@ export function startReferenceControlPlane(
     get port() {
       return port;
     },
+    relay,
     async close() {
       closing.abort();
+      relay.close();
       await stopListening();
     },
     nodes: () => store.nodes(),
@@ -206,7 +215,10 @@ export function startReferenceControlPlane(
     setSlugs: (nodeId, entries) => store.setSlugs(nodeId, entries),
     async setMode(next) {
       mode = { ...next };
-      if (next.offline && server) await stopListening();
+      if (next.offline && server) {
+        relay.dropConnections();
+        await stopListening();
+      }
       if (!next.offline && !server && !closing.signal.aborted) await listen();
     },
     forgetNode: (nodeId) => store.forget(nodeId),

@@ -100,7 +100,7 @@ Deno.test("refcp auth: 401 without/unknown token, 403 for another token's node",
   assertError(await call(reg, "POST", req, "tok-b"), 403, "forbidden");
 });
 
-Deno.test("refcp routes: 404 unknown route/node, 405 wrong method, 501 WebSocket placeholder", async () => {
+Deno.test("refcp routes: 404 unknown route/node, 405 wrong method, 426 plain GET on the WebSocket path", async () => {
   await using cp = await startCp();
   assertError(await call(`${cp.url}/api/v2/nodes/register`, "POST", {}), 404, "not_found");
   const { capabilities: _c, ...hb } = heartbeatStatus();
@@ -113,14 +113,10 @@ Deno.test("refcp routes: 404 unknown route/node, 405 wrong method, 501 WebSocket
   const wrong = await call(`${cp.url}/api/v1/nodes/register`, "GET");
   assertError(wrong, 405, "method_not_allowed");
   assert.equal(wrong.headers.get("allow"), "POST");
+  // The relay endpoint speaks WebSocket only; a plain GET is told to upgrade.
   const ws = await call(`${cp.url}/api/v1/ws`, "GET");
-  assert.equal(ws.status, 501);
-  assert.deepEqual(Object.keys((ws.json as { error: object }).error).sort(), [
-    "code",
-    "message",
-    "param",
-    "type",
-  ]);
+  assertError(ws, 426, "upgrade_required");
+  assert.equal(ws.headers.get("upgrade"), "websocket");
 });
 
 Deno.test("refcp: addresses are /32 from the pool, stable per WireGuard key; history is bounded", async () => {

@@ -104,7 +104,7 @@ Deno.test("resolveRosenpassBinary searches PATH, then the extra dirs", async () 
       /"rp" is not on PATH .* set rosenpass.binary/,
     );
     assert.throws(() => resolveRosenpassBinary(join(a, "rp")), /not an executable file/);
-    // The default resolves the real binary (PATH or the cargo cache).
+    // The default resolves the real binary (PATH, which `deno task test` extends with CI's cache).
     assert.match(resolveRosenpassBinary("rosenpass"), /\/rosenpass$/);
   } finally {
     await Deno.remove(root, { recursive: true });

@@ -1,18 +1,17 @@
 /**
- * Finds the rosenpass executable: an explicit path is used as is, a bare name is looked up on
- * PATH and then in the directories where `cargo install` puts binaries.
+ * Finds the rosenpass executable: an explicit path (`rosenpass.binary`) is used as is, a bare
+ * name is looked up on PATH and then where `cargo install` puts binaries ($CARGO_HOME/bin,
+ * ~/.cargo/bin). Nothing else: test and CI locations are the test runner's business (the
+ * `test` task puts CI's cargo cache on PATH).
  *
  * @module
  */
 import { join } from "node:path";
 
-/** Where `cargo install rosenpass` lands when it is not on PATH (CI caches its cargo home). */
-export const CARGO_BIN_DIRS: readonly string[] = ["/var/cache/labman-ci/cargo/bin"];
-
 export interface ResolveBinaryOptions {
   /** @default Deno.env PATH */
   path?: string;
-  /** Searched after PATH. @default $CARGO_HOME/bin, ~/.cargo/bin, CARGO_BIN_DIRS */
+  /** Searched after PATH. @default $CARGO_HOME/bin, ~/.cargo/bin */
   extraDirs?: readonly string[];
 }
 
@@ -45,7 +44,7 @@ function defaultExtraDirs(): string[] {
   if (cargoHome) dirs.push(join(cargoHome, "bin"));
   const home = env("HOME");
   if (home) dirs.push(join(home, ".cargo", "bin"));
-  return [...dirs, ...CARGO_BIN_DIRS];
+  return dirs;
 }
 
 function env(name: string): string | undefined {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readProcFile } from "../procfs/mod.ts";
+import { readProcFile, signalProcess } from "../procfs/mod.ts";
 
 /** True when `cmdline` (NUL-separated, from /proc) runs rosenpass with `configPath`. */
 export function isOurRosenpass(cmdline: string, configPath: string): boolean {
@@ -34,7 +34,7 @@ export async function reapStaleRosenpass(
   if (cmdline === null || !isOurRosenpass(cmdline, configPath)) return null;
   for (const [signal, waitMs] of [["SIGTERM", 2_000], ["SIGKILL", 2_000]] as const) {
     try {
-      Deno.kill(pid, signal);
+      await signalProcess(pid, signal);
     } catch {
       return pid;
     }

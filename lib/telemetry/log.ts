@@ -9,6 +9,7 @@ import {
   configureSync,
   getAnsiColorFormatter,
   getLogger as logtapeLogger,
+  getTextFormatter,
   jsonLinesFormatter,
   type Logger,
   type LogLevel,
@@ -53,6 +54,8 @@ export function setupLogging(options: LoggingOptions = {}): void {
   const write = options.write ?? writeStderr;
   const formatter = format === "json"
     ? jsonLinesFormatter
+    : noColor()
+    ? getTextFormatter({ timestamp: "date-time-tz", format: textWithProps })
     : getAnsiColorFormatter({ timestamp: "date-time-tz", format: textWithProps });
   const sink = (record: LogRecord) => write(formatter(record));
   resetSync();
@@ -64,6 +67,15 @@ export function setupLogging(options: LoggingOptions = {}): void {
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });
+}
+
+/** NO_COLOR (https://no-color.org): set and non-empty means plain text. */
+function noColor(): boolean {
+  try {
+    return (Deno.env.get("NO_COLOR") ?? "") !== "";
+  } catch {
+    return false; // no env permission: the terminal default
+  }
 }
 
 /** Text lines keep the structured properties visible as `key=value` pairs. */

@@ -18,7 +18,7 @@ export async function startCpSide(
   topo: Topology,
   id: string,
   state: string,
-  extraArgs: string[] = [],
+  options: { rosenpass?: boolean; token?: string; extraArgs?: string[] } = {},
 ): Promise<CpSide> {
   const child = new Deno.Command("ip", {
     args: [
@@ -34,11 +34,11 @@ export async function startCpSide(
       "--ip",
       topo.cpIp,
       "--token",
-      "e2e-token",
+      options.token ?? "e2e-token",
       "--state",
       state,
-      "--rosenpass",
-      ...extraArgs,
+      ...(options.rosenpass ?? true ? ["--rosenpass"] : []),
+      ...(options.extraArgs ?? []),
     ],
     stdin: "piped",
     stdout: "piped",

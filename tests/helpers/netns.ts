@@ -283,3 +283,29 @@ export async function until(
     throw new Error(`timed out waiting for ${what}`);
   }
 }
+
+/**
+ * Stand-ins for a node's own services on loopback (sshd on 22, a web UI on 80): real listeners
+ * the control plane must not reach. Returns once both accept.
+ */
+export async function startLoopbackServices(ns: string): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      Deno.execPath(),
+      "eval",
+      `for (const port of [22, 80]) Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, () => new Response("node-local\\n"));
+       console.log("ready");`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = lineReader(child.stdout);
+  const hello = await lines.next(30_000);
+  lines.done.catch(() => {});
+  if (hello !== "ready") throw new Error(`loopback services in ${ns} did not start: ${hello}`);
+  return child;
+}
