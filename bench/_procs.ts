@@ -256,6 +256,8 @@ mode = "off"
 listen_port = ${port}
 max_upstream_connections = 4096
 queue_max = 4096
+# The bench holds 1,000 streams at once; the default cap (512) would refuse half of them.
+max_connections = 4096
 shutdown_grace_ms = 1000
 
 [admin]
