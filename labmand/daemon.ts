@@ -10,9 +10,14 @@
  * Start-up (roadmap §7.1): logging → config → node key → admin listener → then
  * - local mode: data plane on 127.0.0.1 (first discovery pass) → READY → registration in the
  *   background, with real capabilities;
- * - tunnel mode: registration (retried with backoff, the reason in STATUS=) → labman0 →
- *   Rosenpass → data plane on the WireGuard address → first PSK on the interface → READY; the
- *   discovered capabilities go out in an immediate heartbeat.
+ * - tunnel mode: a first discovery pass (bind-less Worker, bounded) → registration with those
+ *   capabilities (retried with backoff, the reason in STATUS=) → labman0 → Rosenpass → data
+ *   plane on the WireGuard address → first PSK on the interface → READY; the live status goes
+ *   out in an immediate heartbeat.
+ *
+ * The sequences themselves live in small parts tested with fakes: `startup.ts`,
+ * `stop_sequence.ts`, `publisher.ts`, `session_wiring.ts`, `tunnel_watch.ts`, `reload.ts`,
+ * `readiness_checks.ts`, `signals.ts`; this file wires them.
  *
  * Shutdown: draining (the heartbeat says so at once; requests get `proxy.shutdown_grace_ms`,
  * then are aborted) → stopping (final heartbeat, DELETE retried within a bound) → Rosenpass and
@@ -31,33 +36,27 @@ import {
 } from "../lib/control/mod.ts";
 import {
   type DataPlane,
-  dataPlanePermissions,
   type DataPlaneSettings,
   type DataPlaneStatus,
+  discoverCapabilities,
   startDataPlane,
 } from "../lib/dataplane/mod.ts";
-import {
-  accepting,
-  assessTunnel,
-  EXIT,
-  exitCode,
-  heartbeatState,
-  initialTrack,
-  isOperating,
-  Lifecycle,
-  type LifecycleState,
-  readiness,
-  stallMsFor,
-  statusText,
-} from "../lib/lifecycle/mod.ts";
+import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
+import { Publisher } from "./publisher.ts";
+import { readinessChecks } from "./readiness_checks.ts";
 import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
-import { installSignals, ReloadQueue } from "./signals.ts";
+import { applySettings, needsWiderPermissions, planReload } from "./reload.ts";
+import { wireSession } from "./session_wiring.ts";
+import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
+import { runStartup } from "./startup.ts";
+import { runStopSequence, STOP_CONTROL_MS } from "./stop_sequence.ts";
+import { TunnelWatch } from "./tunnel_watch.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 
@@ -98,16 +97,7 @@ function proxyBind(config: LabmanConfig, wgAddress: string | null): DataPlaneSet
   return { hostname, port: config.proxy.listen_port, reusePort: true };
 }
 
-/** True when `next` needs network access the running Worker was not granted. */
-export function needsWiderPermissions(
-  current: DataPlaneSettings,
-  next: DataPlaneSettings,
-): boolean {
-  const net = (s: DataPlaneSettings) =>
-    dataPlanePermissions(s.bind, s.endpoints.map((e) => e.base_url)).net as string[];
-  const have = new Set(net(current));
-  return net(next).some((entry) => !have.has(entry));
-}
+export { needsWiderPermissions };
 
 export async function dataPlaneSettings(
   config: LabmanConfig,
@@ -148,7 +138,7 @@ function hostName(): string {
 }
 
 /** Bound on the final heartbeat plus the DELETE and its retries at shutdown. */
-export const STOP_CONTROL_MS = 10_000;
+export { STOP_CONTROL_MS };
 
 /** Runs labmand until it is stopped; resolves to the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
@@ -173,11 +163,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let adminUrl: string | null = null;
   let proxyUrl: string | null = null;
   let statusTimer: ReturnType<typeof setInterval> | undefined;
-  let healthTimer: ReturnType<typeof setInterval> | undefined;
+  let tunnelWatch: TunnelWatch | null = null;
   // Latest data-plane and tunnel snapshots: heartbeats read these synchronously. The tunnel's is
   // replaced by null when the interface cannot be read, never kept from an older read.
   let dpStatus: DataPlaneStatus | null = null;
   let wgStatus: InterfaceStatus | null = null;
+  // Tunnel mode: what the discovery pass before registration found (until the data plane runs).
+  let discovered: DataPlaneStatus["capabilities"] | null = null;
   let pendingSlugs: SlugEntry[] | null = null;
   // The Portman relay (docs/protocol.md) and the registration it dials the control plane with.
   let relay: DaemonRelay | null = null;
@@ -185,58 +177,18 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const stopRequested = () => lc.state.stopCause !== null;
 
   // --- everything observable is derived from the lifecycle ---------------------------------
-  let appliedAccepting: string | null = null;
-  const applyAccepting = async () => {
-    const dp = dataPlane;
-    if (!dp) return;
-    const a = accepting(lc.state);
-    const key = JSON.stringify(a);
-    if (key === appliedAccepting) return;
-    appliedAccepting = key;
-    await dp.setAccepting(a.accepting, a.reason).catch((err) =>
-      log.warn("Cannot tell the data plane to {what}: {message}", {
-        what: a.accepting ? "accept requests" : "refuse requests",
-        message: String(err),
-      })
-    );
-  };
-  let readySent = false;
-  let stoppingSent = false;
-  let lastStatus = "";
-  const onChange = (s: LifecycleState, prev: LifecycleState) => {
-    metrics.update(s);
-    if (s.phase !== prev.phase) {
-      log.info("state {from} -> {to}: {status}", {
-        from: prev.phase,
-        to: s.phase,
-        status: statusText(s),
-      });
-    }
-    const fields: Record<string, string> = {};
-    const text = statusText(s, proxyUrl ?? undefined);
-    if (text !== lastStatus) fields.STATUS = lastStatus = text;
-    // READY=1 means start-up is over: serving, or settled in `error` (so systemd neither times
-    // the start out nor restarts a node whose token was refused).
-    let nowReady = false;
-    if (!readySent && !stopRequested() && (isOperating(s) || s.phase === "error")) {
-      readySent = true;
-      nowReady = isOperating(s);
-      fields.READY = "1";
-    }
-    if (!stoppingSent && s.stopCause !== null) {
-      stoppingSent = true;
-      fields.STOPPING = "1";
-      // The control plane hears `draining` from the first moment of the drain.
-      session?.beatNow();
-    }
-    if (Object.keys(fields).length > 0) sdNotify(fields);
-    if (nowReady) {
+  const publisher = new Publisher({
+    notify: sdNotify,
+    dataPlane: () => dataPlane,
+    proxyUrl: () => proxyUrl,
+    beatNow: () => session?.beatNow(),
+    metrics,
+    onReady: () => {
       log.info("labmand ready: proxy {proxyUrl}, admin {adminUrl}", { proxyUrl, adminUrl });
       options.onReady?.({ proxyUrl: proxyUrl!, adminUrl });
-    }
-    void applyAccepting();
-  };
-  lc.subscribe(onChange);
+    },
+  });
+  lc.subscribe(publisher.listener);
 
   // --- signals and reloads -----------------------------------------------------------------
   const requestStop = (why: string) => {
@@ -254,7 +206,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         Deno.exit(EXIT.forced);
       },
       onReload: () => {
-        if (!readySent) log.info("SIGHUP during start-up: reloading once started");
+        if (!publisher.readySent) log.info("SIGHUP during start-up: reloading once started");
         reloads.request();
       },
     })
@@ -262,7 +214,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const onAbort = () => requestStop("stop requested");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  void lc.until((s) => isOperating(s)).then(() => reloads.open());
+  openReloadsWhenOperating(lc, reloads);
 
   // --- data plane ----------------------------------------------------------------------------
   const launch = (s: DataPlaneSettings) => {
@@ -284,8 +236,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     // Resolves after the first discovery pass (bounded by health.timeout_ms).
     dataPlane = await launch(settings);
     if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-    appliedAccepting = null;
-    await applyAccepting();
+    await publisher.applyAccepting(lc.state, true);
     proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
@@ -320,52 +271,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   };
   const tunnelPeerIps = () => tunnel && registration ? registration.wireguard.peer.allowed_ips : [];
 
-  // --- tunnel health -------------------------------------------------------------------------
-  const watchTunnel = (t: Tunnel) => {
-    let track = initialTrack(performance.now());
-    const policy = { stallMs: stallMsFor(t.keepaliveS) };
-    let busy = false;
-    const tick = async () => {
-      if (busy || stopRequested()) return;
-      busy = true;
-      try {
-        const { sample, status } = await t.sample();
-        wgStatus = status;
-        const v = assessTunnel(track, sample, policy);
-        track = v.track;
-        if (v.health !== lc.state.tunnel && lc.state.tunnelUp) {
-          if (v.health === "up") {
-            log.info("tunnel {iface} carries traffic again", { iface: t.iface });
-          } else {
-            log.warn("tunnel {iface} is {health}: {detail}", {
-              iface: t.iface,
-              health: v.health,
-              detail: v.detail,
-            });
-          }
-        }
-        lc.dispatch({
-          type: "tunnel_health",
-          health: v.health,
-          ...(v.detail ? { detail: v.detail } : {}),
-        });
-        if (sample.backendFailure !== null) {
-          // A node that cannot carry traffic must not stay up looking alive: exit 2 and let
-          // systemd (Restart=on-failure) start it afresh.
-          log.fatal("{message}", { message: sample.backendFailure });
-          lc.dispatch({ type: "stop", cause: "fatal", message: sample.backendFailure });
-        } else if (v.reinitiate && isOperating(lc.state)) {
-          await t.reinitiate().catch((err) =>
-            log.warn("Cannot re-initiate the handshake: {message}", { message: String(err) })
-          );
-        }
-      } finally {
-        busy = false;
-      }
-    };
-    healthTimer = setInterval(() => void tick(), 1000);
-  };
-
   // --- admin listener --------------------------------------------------------------------------
   const startAdmin = () => {
     if (!config.admin.enabled) return;
@@ -380,31 +285,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         if (dp) parts.push(dp as any);
         return await mergeExposition(parts);
       },
-      readiness: async () => {
-        const s = lc.state;
-        const r = readiness(s);
-        const checks: Record<string, string> = {
-          state: r.ready ? s.phase : `${s.phase} (${r.reason})`,
-        };
-        const status = dataPlane ? await dataPlane.status().catch(() => null) : null;
-        if (status) {
-          const healthy = status.endpoints.filter((e) => e.healthy).length;
-          checks.proxy = `listening on ${proxyUrl}`;
-          checks.endpoints = `${healthy}/${status.endpoints.length} healthy`;
-        }
-        if (tunnel) {
-          checks.wireguard = `${tunnel.iface} ${tunnel.address} (${tunnel.backend.kind}): ${
-            s.tunnel.replace("_", " ")
-          }`;
-          checks.pq = tunnel.pq().state;
-        }
-        if (session) {
-          checks.control_plane = session.state === "error"
-            ? `error: ${session.lastError?.message ?? "rejected"}`
-            : session.state;
-        }
-        return { ready: r.ready, checks };
-      },
+      readiness: async () =>
+        readinessChecks({
+          state: lc.state,
+          dataPlane: dataPlane ? await dataPlane.status().catch(() => null) : null,
+          proxyUrl,
+          tunnel: tunnel
+            ? {
+              iface: tunnel.iface,
+              address: tunnel.address,
+              backend: tunnel.backend.kind,
+              pq: tunnel.pq().state,
+            }
+            : null,
+          session: session
+            ? { state: session.state, error: session.lastError?.message ?? null }
+            : null,
+        }),
     });
     adminUrl = `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}`;
   };
@@ -420,38 +317,27 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       });
       return;
     }
-    const next = result.config;
     for (const w of result.warnings) log.warn("{warning}", { warning: formatIssue(w) });
-    const fixed: string[] = [];
-    if (next.proxy.listen_port !== config.proxy.listen_port) fixed.push("proxy.listen_port");
-    if (next.wireguard.mode !== config.wireguard.mode) fixed.push("wireguard.mode");
-    if (JSON.stringify(next.control_plane) !== JSON.stringify(config.control_plane)) {
-      fixed.push("control_plane");
-    }
-    if (fixed.length) {
+    const { config: next, kept } = planReload(config, result.config);
+    if (kept.length) {
       log.warn("reload: {fields} changes need a restart; kept the running values", {
-        fields: fixed.join(", "),
+        fields: kept.join(", "),
       });
-      next.proxy.listen_port = config.proxy.listen_port;
-      next.wireguard.mode = config.wireguard.mode;
-      next.control_plane = config.control_plane;
     }
     setupLogging({ level: next.logging.level, format: next.logging.format });
     const nextSettings = await dataPlaneSettings(next, tunnel?.address ?? null);
     if (stopRequested()) return;
-    if (needsWiderPermissions(settings, nextSettings)) {
-      // A Worker's permissions are fixed at birth. Hand over to a successor with the wider set:
-      // it binds the same address (SO_REUSEPORT) before the old one stops accepting, and the
-      // old one lets its in-flight requests finish.
-      log.info("reload: new endpoint hosts need a new data plane; handing over without downtime");
-      // The same DataPlane keeps counters monotonic and max_concurrent held across the two.
-      await dataPlane.handover(nextSettings, next.proxy.shutdown_grace_ms);
-      if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
-      appliedAccepting = null;
-      await applyAccepting();
-    } else {
-      await dataPlane.reconfigure(nextSettings);
-    }
+    const dp = dataPlane;
+    await applySettings(dp, settings, nextSettings, next.proxy.shutdown_grace_ms, {
+      beforeHandover: () =>
+        log.info(
+          "reload: new endpoint hosts need a new data plane; handing over without downtime",
+        ),
+      afterHandover: async () => {
+        if (pendingSlugs) await dp.setSlugs(pendingSlugs);
+        await publisher.applyAccepting(lc.state, true);
+      },
+    });
     settings = nextSettings;
     config = next;
     log.info("reloaded {path}: {n} endpoint(s)", {
@@ -462,29 +348,19 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   // --- shutdown --------------------------------------------------------------------------------
   const shutdown = async () => {
-    if (!stopRequested()) lc.dispatch({ type: "stop", cause: "signal" });
-    await reloads.close();
-    clearInterval(healthTimer);
-    // First, while the data plane still answers: the relay sends its last usage report.
-    await relay?.stop().catch(() => {});
-    if (dataPlane) {
-      log.info("stopping: letting in-flight requests finish (grace {grace} ms)", {
-        grace: config.proxy.shutdown_grace_ms,
-      });
-      await dataPlane.shutdown(config.proxy.shutdown_grace_ms).catch(() => {});
-    }
-    clearInterval(statusTimer);
-    lc.dispatch({ type: "drained" });
-    if (session) {
-      await session.stop({ finalState: "stopping", deregister: true, timeoutMs: STOP_CONTROL_MS })
-        .catch(() => {});
-    }
-    lc.dispatch({ type: "final_heartbeat" });
-    await tunnel?.down().catch((err) =>
-      log.warn("Cannot take the tunnel down: {message}", { message: String(err) })
-    );
-    await (admin as ReturnType<typeof startAdminServer> | null)?.shutdown().catch(() => {});
-    lc.dispatch({ type: "down" });
+    await runStopSequence({
+      lc,
+      reloads,
+      stopWatching: () => tunnelWatch?.stop(),
+      // First, while the data plane still answers: the relay sends its last usage report.
+      relay,
+      stopRefreshing: () => clearInterval(statusTimer),
+      dataPlane,
+      graceMs: config.proxy.shutdown_grace_ms,
+      session,
+      tunnel,
+      admin,
+    });
     options.signal?.removeEventListener("abort", onAbort);
     removeSignals();
   };
@@ -497,7 +373,19 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     // Local mode without a control plane has no use for an identity: nothing to read or create.
     const keys = localMode && !config.control_plane ? null : await loadNodeKeys(config);
     startAdmin();
-    const registered = Promise.withResolvers<RegisterResponse>();
+    const wiring = wireSession(lc, {
+      onSlugs: (entries) => {
+        pendingSlugs = entries;
+        dataPlane?.setSlugs(entries).catch((err) =>
+          log.error("Cannot apply the slug table: {message}", { message: String(err) })
+        );
+      },
+      onHeartbeat: (ok) => metrics.heartbeat(ok),
+      onRegistered: (r) => {
+        registration = r;
+        relay?.connect(r, tunnelPeerIps());
+      },
+    });
     if (config.control_plane) {
       const rosenpassPublic = !localMode && config.rosenpass.enabled
         ? await rosenpassPublicKeyB64(config)
@@ -528,87 +416,49 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             state: heartbeatState(lc.state),
             uptimeS: (performance.now() - started) / 1000,
             dataPlane: dpStatus,
+            discovered,
             pq: tunnel?.pq() ??
               { state: localMode || !config.rosenpass.enabled ? "disabled" : "waiting" },
             wireguard: wgStatus,
             wireguardBackend: tunnel ? tunnel.backend.kind : "off",
           }),
-        onRegistered: (r) => {
-          registered.resolve(r);
-          registration = r;
-          relay?.connect(r, tunnelPeerIps());
-          // The control session logs the registration itself (one line per event).
-          lc.dispatch({ type: "registered" });
-        },
-        onRegisterRetry: (err, delayMs) =>
-          lc.dispatch({
-            type: "registering",
-            reason: `${err.message} (next attempt in ${Math.ceil(delayMs / 1000)} s)`,
-          }),
-        onSlugs: (entries) => {
-          pendingSlugs = entries;
-          dataPlane?.setSlugs(entries).catch((err) =>
-            log.error("Cannot apply the slug table: {message}", { message: String(err) })
-          );
-        },
-        onDesiredState: (state) => lc.dispatch({ type: "desired", state }),
-        onStateChange: (state, err) => {
-          if (state === "error") {
-            lc.dispatch({
-              type: "rejected",
-              message: err?.message ?? "the control-plane session failed",
-            });
-          }
-        },
-        onHeartbeat: (o) => metrics.heartbeat(o.ok),
+        ...wiring.callbacks,
       });
     }
 
-    if (localMode) {
-      log.warn('local mode (wireguard.mode = "off"): no tunnel; the proxy binds loopback only');
-      // No control plane is needed to serve: the proxy comes first, registration follows in
-      // the background with the capabilities the first discovery pass found.
-      await startServing(null);
-      session?.start();
-    } else {
-      let reg: RegisterResponse | null = null;
-      if (session) {
-        lc.dispatch({
-          type: "registering",
-          reason: `contacting ${config.control_plane!.base_url}`,
-        });
-        session.start();
-        reg = await Promise.race([
-          registered.promise,
-          lc.until((s) => s.stopCause !== null || s.phase === "error").then(() => null),
-        ]);
-      }
-      if (!stopRequested() && lc.state.phase !== "error") {
-        tunnel = await bringUpTunnel({
+    await runStartup({
+      lc,
+      local: localMode,
+      session,
+      registered: wiring.registered,
+      controlPlaneUrl: config.control_plane?.base_url ?? null,
+      discover: async () => {
+        discovered = await discoverCapabilities(await dataPlaneSettings(config, null));
+        if (discovered) {
+          log.info("found {models} model(s) on {endpoints} endpoint(s) before registering", {
+            models: discovered.models.length,
+            endpoints: discovered.endpoint_count,
+          });
+        }
+      },
+      bringUpTunnel: async (reg) => {
+        const t = await bringUpTunnel({
           config,
           privateKey: keys!.privateKey!,
           plan: planTunnel(config, reg),
           registry: supervisorMetrics,
         });
-        wgStatus = await tunnel.status().catch(() => null);
-        lc.dispatch({ type: "tunnel_up" });
-        const t = tunnel;
-        void t.firstPsk.then(() => {
-          log.info("first post-quantum PSK installed on {iface}", { iface: t.iface });
-          lc.dispatch({ type: "pq_installed" });
-        });
-        watchTunnel(t);
-        if (!stopRequested()) {
-          await startServing(t.address);
-          // Registration could not wait for the data plane (the address comes from it): send
-          // the discovered capabilities now rather than at the next interval.
-          session?.beatNow();
-        }
-      }
-    }
+        tunnel = t;
+        wgStatus = await t.status().catch(() => null);
+        tunnelWatch = new TunnelWatch({ lc, tunnel: t, onStatus: (st) => wgStatus = st });
+        return t;
+      },
+      startServing,
+      beatNow: () => session?.beatNow(),
+    });
     await lc.until(stopRequested);
   } catch (err) {
-    startFailed = !readySent;
+    startFailed = !publisher.readySent;
     log.fatal("cannot start: {message}", { message: (err as Error).message });
     if (!startFailed) {
       lc.dispatch({ type: "stop", cause: "fatal", message: (err as Error).message });

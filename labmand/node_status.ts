@@ -15,6 +15,11 @@ export interface NodeStatusInputs {
   state: NodeRunState;
   uptimeS: number;
   dataPlane: DataPlaneStatus | null;
+  /**
+   * Capabilities found by the discovery pass before registration (tunnel mode), reported until
+   * the data plane runs and knows better.
+   */
+  discovered?: DataPlaneStatus["capabilities"] | null;
   pq: HeartbeatStatus["pq"];
   wireguard: InterfaceStatus | null;
   /** "off" in local mode. */
@@ -44,6 +49,7 @@ export function buildNodeStatus(i: NodeStatusInputs): HeartbeatStatus {
       rx_bytes: peer?.rxBytes ?? 0,
       tx_bytes: peer?.txBytes ?? 0,
     },
-    capabilities: dp?.capabilities ?? { models: [], endpoint_count: 0, max_concurrent_requests: 0 },
+    capabilities: dp?.capabilities ?? i.discovered ??
+      { models: [], endpoint_count: 0, max_concurrent_requests: 0 },
   };
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isOperating, type Lifecycle } from "../lib/lifecycle/mod.ts";
 
 export type StopSignal = "SIGTERM" | "SIGINT";
 
@@ -104,4 +105,11 @@ export class ReloadQueue {
       this.#kick();
     });
   }
+}
+
+/** Opens `queue` once the lifecycle first serves: a SIGHUP during start-up is applied after it. */
+export function openReloadsWhenOperating(lc: Lifecycle, queue: ReloadQueue): void {
+  void lc.until((s) => isOperating(s) || s.stopCause !== null).then((s) => {
+    if (s.stopCause === null) queue.open();
+  });
 }

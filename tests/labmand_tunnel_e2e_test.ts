@@ -98,6 +98,11 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         });
         const nodes = await cp.call<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
         assert.equal(nodes.length, 1);
+        // Registered after a first discovery pass: the body already says what the node serves.
+        const regs = await cp.call<{ models: string[]; endpoint_count: number }[]>({
+          cmd: "registrations",
+        });
+        assert.deepEqual(regs.map((c) => [c.models, c.endpoint_count]), [[["llama-3.1-8b"], 1]]);
         const nodeIp = nodes[0].address.split("/")[0];
         assert.equal(labmand.proxyUrl, `http://${nodeIp}:8080/v1`);
         // Invariants 2 and 3 from the socket table, not from labmand's own log: every TCP socket

@@ -27,6 +27,9 @@ export interface DataPlaneSettings {
   usage?: boolean;
 }
 
+/** What the pre-registration discovery pass needs: no address, it binds nothing. */
+export type DiscoverySettings = Omit<DataPlaneSettings, "bind" | "successor">;
+
 export interface SlugEntryMessage {
   slug: string;
   tenant: string;
@@ -37,6 +40,8 @@ export interface SlugEntryMessage {
 /** Supervisor → Worker. Requests carry an `id` the reply echoes. */
 export type ToWorker =
   | { type: "init"; settings: DataPlaneSettings }
+  /** Pre-registration discovery pass (tunnel mode): probe once within `budgetMs`, bind nothing. */
+  | { type: "discover"; settings: DiscoverySettings; budgetMs: number }
   | { type: "reconfigure"; id: number; settings: DataPlaneSettings }
   | { type: "slugs"; id: number; entries: SlugEntryMessage[] }
   | { type: "accepting"; id: number; accepting: boolean; reason?: string }
@@ -73,6 +78,8 @@ export interface DataPlaneStatus {
 export type FromWorker =
   | { type: "ready"; addr: { hostname: string; port: number } }
   | { type: "fatal"; message: string }
+  /** Answer to `discover`. */
+  | { type: "discovered"; capabilities: DataPlaneStatus["capabilities"] }
   /** A retired Worker no longer needs these slots; the supervisor passes them on. */
   | { type: "slots_returned"; endpoint: string; slots: number }
   | { type: "reply"; id: number; ok: true; value?: unknown }

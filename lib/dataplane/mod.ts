@@ -11,5 +11,16 @@
  * @module
  */
 export { type DataPlane, startDataPlane, type StartDataPlaneOptions } from "./host.ts";
-export type { DataPlaneSettings, DataPlaneStatus, SlugEntryMessage } from "./messages.ts";
+export type {
+  DataPlaneSettings,
+  DataPlaneStatus,
+  DiscoverySettings,
+  SlugEntryMessage,
+} from "./messages.ts";
 export { dataPlanePermissions, endpointNetEntry } from "./permissions.ts";
+export {
+  discoverCapabilities,
+  type DiscoverOptions,
+  discoveryPermissions,
+  REGISTRATION_DISCOVERY_MS,
+} from "./discover.ts";

@@ -20,6 +20,7 @@ import {
 } from "../proxy/mod.ts";
 import { createDataPlaneMetrics, getLogger, setupLogging } from "../telemetry/mod.ts";
 import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
+import { discoverOnce } from "./discovery_pass.ts";
 
 const log = getLogger("dataplane");
 const post = (msg: FromWorker) => self.postMessage(msg);
@@ -194,6 +195,13 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       log.error("data plane failed to start: {message}", { message });
       post({ type: "fatal", message });
     });
+    return;
+  }
+  if (msg.type === "discover") {
+    discoverOnce(msg.settings, msg.budgetMs).then(
+      (capabilities) => post({ type: "discovered", capabilities }),
+      (err) => post({ type: "fatal", message: String(err?.message ?? err) }),
+    );
     return;
   }
   handle(msg).then(
