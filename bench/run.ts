@@ -29,6 +29,7 @@ import {
 import { delta, int, mb, ms, notMeasured, ratio, table, verdict } from "./_report.ts";
 import { median } from "./_stats.ts";
 import { measureTunnel, tunnelSection } from "./_tunnel.ts";
+import { measureMetricsCost, type MetricsCost } from "./_metrics_cost.ts";
 import { measureRelay, relaySection } from "./_relay.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -174,6 +175,8 @@ async function main(): Promise<number> {
     }
     log(`${PLAN.many.streams} concurrent streams: bare Deno.serve floor`);
     const floor = await floorStreams(mock);
+    log("metric bookkeeping per request (in process)");
+    const metricsCost = await measureMetricsCost().catch((err) => (err as Error).message);
     await mock.setMode({ tokenDelayMs: PLAN.sse.tokenDelayMs });
 
     await settle(1_000);
@@ -203,6 +206,7 @@ async function main(): Promise<number> {
       ohaMissing,
       mockIdleKb,
       floor,
+      metricsCost,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
     }) + "\n" + tunnelSection(tunnel) + "\n" + relaySection(relay);
@@ -477,6 +481,7 @@ interface RenderInput {
   versions: string;
   /** The many-streams run against a bare `Deno.serve` SSE server (the floor), or why not. */
   floor: (ManyResult & { idleKb: number }) | string;
+  metricsCost: MetricsCost | string;
 }
 
 function render(x: RenderInput): string {
@@ -813,6 +818,19 @@ function render(x: RenderInput): string {
         `stream; ${fl.r.completed}/${int(PLAN.many.streams)} completed, max lateness ` +
         `${ms(fl.r.lateness.max)} ms.`
       : `Floor (bare \`Deno.serve\` streaming server): not measured: ${fl}`,
+  );
+  out.push("");
+
+  const mc = x.metricsCost;
+  out.push("## Metric bookkeeping per request (in process, bench/_metrics_cost.ts)");
+  out.push("");
+  out.push(
+    typeof mc === "object"
+      ? `Two histogram observations, one counter increment and two gauge sets, as the data plane ` +
+        `does per request: ${mc.seriesUs.toFixed(3)} µs through the resolved series ` +
+        `(prom-client's public API only: batched counters and gauges, labelled histogram ` +
+        `children) vs ${mc.labelledUs.toFixed(3)} µs passing labels on every call; best of 4.`
+      : `not measured: ${mc}`,
   );
   out.push("");
 

@@ -19,6 +19,7 @@ import {
 } from "./_procs.ts";
 import { delta, int, ms, ratio, table } from "./_report.ts";
 import { median } from "./_stats.ts";
+import { measureMetricsCost } from "./_metrics_cost.ts";
 
 const MODEL = "mock-llama-3-8b";
 const CHAT = "/v1/chat/completions";
@@ -149,6 +150,11 @@ async function main(): Promise<number> {
       ["check", "measured", "bound", "verdict"],
       v.rows.map((r) => [r.check, r.measured, r.bound, r.ok ? "pass" : "**FAIL**"]),
     ));
+    const mc = await measureMetricsCost(100_000);
+    console.log(
+      `\nmetric bookkeeping per request: ${mc.seriesUs.toFixed(3)} µs (labels on every call: ` +
+        `${mc.labelledUs.toFixed(3)} µs)`,
+    );
     const load = (await Deno.readTextFile("/proc/loadavg")).split(" ")[0];
     console.log(
       `\nbench smoke ${v.ok ? "passed" : "FAILED"} in ${
