@@ -879,7 +879,7 @@ function targetRows(x: RenderInput): string[][] {
     const share = cl.run.okRps / cn.run.okRps;
     rows.push([
       `≥ ${GOALS.nginxThroughputShare * 100}% of nginx throughput at 50 conns`,
-      `${(share * 100).toFixed(0)}% (${int(cl.run.okRps)} vs ${int(cn.run.okRps)} req/s)`,
+      `${(share * 100).toFixed(1)}% (${int(cl.run.okRps)} vs ${int(cn.run.okRps)} req/s)`,
       verdict(share >= GOALS.nginxThroughputShare && cl.run.errors === 0),
     ]);
     const cpu = (c: C50Result) => c.cpuS * 1e6 / Math.max(1, c.run.okRps * PLAN.c50.durationS);
