@@ -53,7 +53,7 @@ const PLAN = {
   ohaThreads: Number(Deno.env.get("BENCH_OHA_THREADS") ?? "1"),
 } as const;
 
-/** The targets the issue sets for labmand (performance.md §6). */
+/** The targets for labmand (docs/performance.md §1). */
 const GOALS = {
   addedP50Ms: 0.15,
   addedP99Ms: 0.5,

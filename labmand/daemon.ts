@@ -27,7 +27,7 @@
  */
 import { Buffer } from "node:buffer";
 import { startAdminServer } from "../lib/admin/mod.ts";
-import { formatIssue, type LabmanConfig, loadConfig } from "../lib/config/mod.ts";
+import { formatIssue, type LabmanConfig, loadConfig, proxyListenAddr } from "../lib/config/mod.ts";
 import {
   ControlPlaneClient,
   ControlSession,
@@ -45,6 +45,7 @@ import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.
 import { sdNotify } from "../lib/systemd/mod.ts";
 import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
+import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
 import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
@@ -59,6 +60,7 @@ import { runStopSequence, STOP_CONTROL_MS } from "./stop_sequence.ts";
 import { TunnelWatch } from "./tunnel_watch.ts";
 import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
+import { joinHostPort } from "../lib/net/mod.ts";
 
 const log = getLogger("labmand");
 
@@ -85,7 +87,9 @@ async function readApiKeys(config: LabmanConfig): Promise<Record<string, string>
       keys[e.name] = (await Deno.readTextFile(e.api_key_file)).trim();
     } catch (err) {
       throw new Error(
-        `endpoints[${i}].api_key_file: cannot read ${e.api_key_file}: ${(err as Error).message}`,
+        `Cannot read endpoints[${i}].api_key_file ${e.api_key_file}: ${
+          (err as Error).message
+        } — fix the path or its permissions (the file holds the bare key)`,
       );
     }
   }
@@ -93,7 +97,8 @@ async function readApiKeys(config: LabmanConfig): Promise<Record<string, string>
 }
 
 function proxyBind(config: LabmanConfig, wgAddress: string | null): DataPlaneSettings["bind"] {
-  const hostname = config.proxy.listen_addr ?? wgAddress?.split("/")[0] ?? "127.0.0.1";
+  // Loopback only when no tunnel address is known yet: never a wildcard (invariant 2).
+  const hostname = proxyListenAddr(config, wgAddress) ?? "127.0.0.1";
   return { hostname, port: config.proxy.listen_port, reusePort: true };
 }
 
@@ -124,7 +129,9 @@ async function readNodeToken(config: LabmanConfig): Promise<string> {
     return (await Deno.readTextFile(cp.node_token_file!)).trim();
   } catch (err) {
     throw new Error(
-      `control_plane.node_token_file: cannot read ${cp.node_token_file}: ${(err as Error).message}`,
+      `Cannot read control_plane.node_token_file ${cp.node_token_file}: ${
+        (err as Error).message
+      } — fix the path or its permissions (mode 0600, owned by root)`,
     );
   }
 }
@@ -237,7 +244,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     dataPlane = await launch(settings);
     if (pendingSlugs) await dataPlane.setSlugs(pendingSlugs);
     await publisher.applyAccepting(lc.state, true);
-    proxyUrl = `http://${fmtHost(dataPlane.addr.hostname)}:${dataPlane.addr.port}/v1`;
+    proxyUrl = `http://${joinHostPort(dataPlane.addr.hostname, dataPlane.addr.port)}/v1`;
     await refresh();
     statusTimer = setInterval(() => void refresh(), 1000);
     await startRelay();
@@ -274,6 +281,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // --- admin listener --------------------------------------------------------------------------
   const startAdmin = () => {
     if (!config.admin.enabled) return;
+    const readinessReport = async () =>
+      readinessChecks({
+        state: lc.state,
+        dataPlane: dataPlane ? await dataPlane.status().catch(() => null) : null,
+        proxyUrl,
+        tunnel: tunnel
+          ? {
+            iface: tunnel.iface,
+            address: tunnel.address,
+            backend: tunnel.backend.kind,
+            pq: tunnel.pq().state,
+          }
+          : null,
+        session: session
+          ? { state: session.state, error: session.lastError?.message ?? null }
+          : null,
+      });
     admin = startAdminServer({
       hostname: config.admin.listen_addr,
       port: config.admin.listen_port,
@@ -285,25 +309,16 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         if (dp) parts.push(dp as any);
         return await mergeExposition(parts);
       },
-      readiness: async () =>
-        readinessChecks({
-          state: lc.state,
+      readiness: readinessReport,
+      status: async () =>
+        buildAdminStatus({
+          readiness: await readinessReport(),
           dataPlane: dataPlane ? await dataPlane.status().catch(() => null) : null,
-          proxyUrl,
-          tunnel: tunnel
-            ? {
-              iface: tunnel.iface,
-              address: tunnel.address,
-              backend: tunnel.backend.kind,
-              pq: tunnel.pq().state,
-            }
-            : null,
-          session: session
-            ? { state: session.state, error: session.lastError?.message ?? null }
-            : null,
+          wireguard: tunnel ? await tunnel.status().catch(() => wgStatus) : null,
+          pq: tunnel && tunnel.pq().state !== "disabled" ? tunnel.pq() : null,
         }),
     });
-    adminUrl = `http://${fmtHost(admin.addr.hostname)}:${admin.addr.port}`;
+    adminUrl = `http://${joinHostPort(admin.addr.hostname, admin.addr.port)}`;
   };
 
   // --- reload ----------------------------------------------------------------------------------
@@ -474,13 +489,9 @@ async function rosenpassPublicKeyB64(config: LabmanConfig): Promise<string> {
     return Buffer.from(await Deno.readFile(config.rosenpass.public_key_path)).toString("base64");
   } catch (err) {
     throw new Error(
-      `rosenpass.public_key_path: cannot read ${config.rosenpass.public_key_path}: ${
+      `Cannot read rosenpass.public_key_path ${config.rosenpass.public_key_path}: ${
         (err as Error).message
       } — create it with "labman keygen"`,
     );
   }
-}
-
-function fmtHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }

@@ -73,7 +73,7 @@ export async function loadNodeKeys(config: LabmanConfig): Promise<NodeKeys> {
     const message = (err as Error).message;
     if (wg.mode !== "off") {
       throw new Error(
-        `wireguard.private_key_path: ${message} — fix the path or its permissions, or create the key with "labman keygen"`,
+        `Cannot read wireguard.private_key_path: ${message} — fix the path or its permissions, or create the key with "labman keygen"`,
       );
     }
     // Local mode: the key is only an identity for registration; serving must not depend on it.

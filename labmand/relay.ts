@@ -19,7 +19,8 @@ import {
   startRelay,
 } from "../lib/relay/mod.ts";
 import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
-import { createRelayMetrics } from "../lib/relay/metrics.ts";
+import { createRelayMetrics } from "../lib/relay/mod.ts";
+import { joinHostPort } from "../lib/net/mod.ts";
 
 const log = getLogger("relay");
 
@@ -86,7 +87,11 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
     }
   } catch (err) {
     if (!p.allow_unauthenticated) {
-      throw new Error(`portman.secret_file: ${(err as Error).message}`);
+      throw new Error(
+        `Cannot read portman.secret_file: ${
+          (err as Error).message
+        } — fix the file, or set portman.allow_unauthenticated for credential-less clients only`,
+      );
     }
     log.warn("no usable Portman secret ({message}); only credential-less clients can connect", {
       message: (err as Error).message,
@@ -113,7 +118,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
   });
   if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
   log.info("Portman relay listening on ws://{addr}/agent", {
-    addr: `${fmtHost(relay.addr.hostname)}:${relay.addr.port}`,
+    addr: joinHostPort(relay.addr.hostname, relay.addr.port),
   });
 
   let periodStart = new Date();
@@ -168,8 +173,4 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
       await relay.stop();
     },
   };
-}
-
-function fmtHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }

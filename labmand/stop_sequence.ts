@@ -12,7 +12,7 @@
  * @module
  */
 import type { StopOptions } from "../lib/control/mod.ts";
-import { SHUTDOWN_MARGIN_MS } from "../lib/dataplane/host.ts";
+import { SHUTDOWN_MARGIN_MS } from "../lib/dataplane/mod.ts";
 import type { Lifecycle } from "../lib/lifecycle/mod.ts";
 import { getLogger } from "../lib/telemetry/mod.ts";
 

@@ -17,6 +17,7 @@ import {
   type Base64Key,
   bringUp,
   type InterfaceStatus,
+  pskTarget,
   selectBackend,
   status as wgStatus,
   tearDown,
@@ -67,7 +68,7 @@ export function planTunnel(config: LabmanConfig, reg: RegisterResponse | null): 
   }
   if (!wg.address || !wg.peer) {
     throw new Error(
-      "wireguard.address and wireguard.peer: needed when there is no control plane to register with",
+      "Cannot bring up the tunnel: wireguard.address and wireguard.peer are needed when there is no control plane to register with — set both, or configure [control_plane]",
     );
   }
   return {
@@ -173,7 +174,7 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
     firstPsk = first.promise;
     supervisor = new RosenpassSupervisor({
       config: config.rosenpass,
-      backend,
+      backend: pskTarget(backend),
       iface,
       peerWgPublicKey: plan.peer.publicKey,
       ...(peerPublicKeyPath ? { peerPublicKeyPath } : {}),

@@ -122,7 +122,7 @@ Deno.test("labman discover rejects bad --hosts, --ports and missing configs clea
   assert.match(wide.stderr, /ranges wider than \/24 are refused/);
   const port = await labman("discover", "--ports", "80,http");
   assert.equal(port.code, 2);
-  assert.match(port.stderr, /"http" is not a port number/);
+  assert.match(port.stderr, /--ports "http": not a port number/);
   const read = await labman("discover", "--config", "/nonexistent/labman.toml");
   assert.equal(read.code, 2);
   assert.match(

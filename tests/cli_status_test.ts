@@ -1,37 +1,42 @@
 /**
  * `labman status` (a `labman/main.ts` process with the `labman` task's permission flags) against
- * a real loopback admin listener (lib/admin's handler serving prom-client metrics) and against a
- * closed port.
+ * a real loopback admin listener (lib/admin's handler serving the `/status` document labmand's
+ * builder makes), against listeners that answer something else, and against a closed port.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runLabman } from "./helpers/labman_cli.ts";
-import { createAdminHandler, type Readiness } from "../lib/admin/mod.ts";
-import { createDataPlaneMetrics } from "../lib/telemetry/mod.ts";
+import { type AdminStatus, createAdminHandler, type Readiness } from "../lib/admin/mod.ts";
+import { buildAdminStatus } from "../labmand/admin_status.ts";
 
 async function withAdmin(
   readiness: Readiness,
   fn: (url: string, port: number) => Promise<void>,
+  status: (() => Promise<AdminStatus>) | null = () =>
+    Promise.resolve(buildAdminStatus({
+      readiness,
+      dataPlane: {
+        endpoints: [
+          { name: "ollama", healthy: true, models: ["a", "b"], in_flight: 1, max_concurrent: null },
+          { name: "vllm", healthy: false, models: [], in_flight: 0, max_concurrent: 4 },
+        ],
+        requests: { total: 7, errors: 0, in_flight: 1, queue_depth: 0 },
+        capabilities: { models: ["a", "b"], endpoint_count: 2, max_concurrent_requests: null },
+      },
+      wireguard: {
+        name: "labman0",
+        backend: "userspace",
+        peers: [{ publicKey: "cp", lastHandshakeAgeS: 40, rxBytes: 1, txBytes: 1, allowedIps: [] }],
+      },
+      pq: { state: "active" },
+    })),
 ): Promise<void> {
-  const m = createDataPlaneMetrics();
-  m.endpointUp.set({ endpoint: "ollama" }, 1);
-  m.endpointUp.set({ endpoint: "vllm" }, 0);
-  m.endpointModels.set({ endpoint: "ollama" }, 2);
-  m.endpointModels.set({ endpoint: "vllm" }, 0);
-  m.inFlight.set({ endpoint: "ollama" }, 1);
-  m.requests.inc({ model: "s1", endpoint: "ollama", status: "200" }, 7);
-  m.queueDepth.set(0);
-  const supervisor = `# TYPE labman_wireguard_backend_info gauge
-labman_wireguard_backend_info{backend="userspace"} 1
-labman_wireguard_last_handshake_age_seconds{peer="cp"} 40
-labman_rosenpass_state{state="active"} 1
-labman_rosenpass_state{state="stale"} 0
-`;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     createAdminHandler({
-      metrics: async () => (await m.registry.metrics()) + supervisor,
+      metrics: () => Promise.resolve(""),
       readiness: () => Promise.resolve(readiness),
+      ...(status ? { status } : {}),
     }),
   );
   try {
@@ -49,7 +54,7 @@ async function status(args: string[]) {
   return { code: r.code, lines: lines(r.stdout), errors: lines(r.stderr) };
 }
 
-Deno.test("status summarises a ready labmand from /readyz and /metrics", async () => {
+Deno.test("status summarises a ready labmand from its /status document", async () => {
   await withAdmin({ ready: true, checks: { endpoints: "1/2 healthy" } }, async (url) => {
     const c = await status(["--admin", url]);
     assert.equal(c.code, 0, c.errors.join("\n"));
@@ -117,4 +122,25 @@ Deno.test("status exits 3 with a clear message when nothing listens", async () =
   const u = await status(["--admin", "localhost:9464"]);
   assert.equal(u.code, 2);
   assert.match(u.errors[0], /--admin must be an http URL/);
+});
+
+Deno.test("status exits 3 and says why when /status is missing or not labmand's document", async () => {
+  const ready = { ready: true, checks: {} };
+  // An older labmand: no /status at all.
+  await withAdmin(ready, async (url) => {
+    const c = await status(["--admin", url]);
+    assert.equal(c.code, 3);
+    assert.match(
+      c.errors.join("\n"),
+      /Cannot read labmand's status at .*: this labmand has no \/status/,
+    );
+  }, null);
+  // Something that is not labmand's document.
+  await withAdmin(ready, async (url) => {
+    const c = await status(["--admin", url, "--json"]);
+    assert.equal(c.code, 3);
+    const json = JSON.parse(c.lines.join("\n"));
+    assert.equal(json.reachable, true);
+    assert.match(json.error, /unexpected document/);
+  }, () => Promise.resolve({ ready: "yes" } as unknown as AdminStatus));
 });

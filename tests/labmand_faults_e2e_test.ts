@@ -19,7 +19,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { keygen } from "../labman/commands/keygen.ts";
 import { createTopology, randomSuffix, run } from "./helpers/netns.ts";
-import { type CpSide, startCpSide, startLanMock, waitUntil } from "./helpers/e2e_sides.ts";
+import { type CpSide, startCpSide, startLanMock } from "./helpers/e2e_sides.ts";
+import { until } from "./helpers/wait.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -127,7 +128,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       assert.ok(labmand.logs.indexOf(reloaded) > labmand.logs.indexOf(readyLog));
 
       // 1. READY=1 only with the exchanged PSK already on the interface.
-      await waitUntil(() => pskAtReady !== null, "READY=1", 10_000);
+      await until(() => pskAtReady !== null, "READY=1", 10_000);
       const cpPsk = (await cp.call<string>({ cmd: "psk" })).split("\t")[1];
       assert.equal(pskAtReady, cpPsk, "the PSK on the interface at READY is the exchanged one");
       assert.match(notes.find((n) => n.includes("READY=1"))!, /STATUS=serving on http:\/\//);
@@ -170,16 +171,16 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       })();
       const since = (t: number) => samples.filter((s) => s.t >= t);
       const waitTraffic = (what: string, ms: number) =>
-        waitUntil(() => samples.at(-1)?.traffic === true, what, ms);
+        until(() => samples.at(-1)?.traffic === true, what, ms);
       await waitTraffic("traffic through the tunnel", 30_000);
-      await waitUntil(() => samples.at(-1)?.hb === "active", "heartbeat active", 10_000);
+      await until(() => samples.at(-1)?.hb === "active", "heartbeat active", 10_000);
       const steadyFrom = performance.now() - t0;
       await new Promise((r) => setTimeout(r, 5_000));
 
       // 2. The control plane's WireGuard restarts and forgets the node's endpoint.
       const restartAt = performance.now() - t0;
       await cp.call({ cmd: "restart-wg" });
-      await waitUntil(
+      await until(
         () => since(restartAt + 1_000).some((s) => s.traffic),
         "traffic after the control-plane WireGuard restart",
         30_000,
@@ -219,7 +220,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       );
       await run(["ip", "link", "set", veth, "up"], { ns: topo.node, check: true });
       const upAt = performance.now() - t0;
-      await waitUntil(
+      await until(
         () => since(upAt).some((s) => s.traffic && s.ready),
         "traffic and readiness after the link returns",
         40_000,
@@ -238,7 +239,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       const first = await pidOf();
       assert.ok(first, "wireguard-go runs");
       Deno.kill(first!, "SIGKILL");
-      await waitUntil(
+      await until(
         () => since(killAt + 500).some((s) => s.traffic),
         "traffic after one wireguard-go kill",
         30_000,
@@ -270,13 +271,13 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       await new Promise((r) => setTimeout(r, 35_000));
       await run(["ip", "link", "set", veth, "up"], { ns: topo.node, check: true });
       const rekeyUpAt = performance.now() - t0;
-      await waitUntil(
+      await until(
         () => since(rekeyUpAt).some((s) => s.traffic && s.ready),
         "traffic and readiness after the drop across the rekey",
         30_000,
       );
       const back = since(rekeyUpAt).find((s) => s.traffic && s.ready)!.t - rekeyUpAt;
-      await waitUntil(
+      await until(
         async () => (await metric("labman_rosenpass_exchanges_total")) > exchangesBefore,
         "a fresh exchange after the link returned",
         30_000,

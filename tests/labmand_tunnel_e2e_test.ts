@@ -15,7 +15,8 @@ import {
   startLoopbackServices,
   stopChild,
 } from "./helpers/netns.ts";
-import { type CpSide, startCpSide, startLanMock, waitUntil } from "./helpers/e2e_sides.ts";
+import { type CpSide, startCpSide, startLanMock } from "./helpers/e2e_sides.ts";
+import { until } from "./helpers/wait.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -123,7 +124,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
             model: "llama-3.1-8b",
           }],
         });
-        const chat = await waitUntil(
+        const chat = await until(
           async () => {
             const r = await cp!.call<{ ok: boolean; text: string }>({
               cmd: "chat",
@@ -226,7 +227,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         assert.equal(proxyAnswers.ok, true, "the proxy answers the control plane");
 
         // Heartbeats carry the PQ and WireGuard state.
-        const hb = await waitUntil(
+        const hb = await until(
           async () => {
             const list = await cp!.call<
               { pq: { state: string }; wireguard: { backend: string } }[]
@@ -288,7 +289,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
           netns: topo.node,
           timeoutMs: 60_000,
         });
-        const again = await waitUntil(
+        const again = await until(
           async () => {
             const r = await cp!.call<{ ok: boolean }>({
               cmd: "chat",

@@ -20,6 +20,7 @@ import { type RosenpassChild, spawnRosenpass } from "../lib/rosenpass/child.ts";
 import { bringUp, tearDown } from "../lib/wireguard/interface.ts";
 import { encodeKey, generateKeyPair } from "../lib/wireguard/keys.ts";
 import { UserspaceBackend } from "../lib/wireguard/userspace.ts";
+import { pskTarget } from "../lib/wireguard/peer_psk.ts";
 import type { WgDevice } from "../lib/wireguard/types.ts";
 import {
   createTopology,
@@ -58,7 +59,7 @@ async function agent(cfg: AgentConfig): Promise<void> {
     });
     sup = new RosenpassSupervisor({
       config: cfg.rosenpass,
-      backend,
+      backend: pskTarget(backend),
       iface: cfg.ifname,
       peerWgPublicKey: cfg.peerWgPublicKey,
       keyLifetimeMs: cfg.keyLifetimeMs,

@@ -12,27 +12,22 @@ import assert from "node:assert/strict";
 import { CHECKS, type GuestResult } from "./qemu/kernel_guest.ts";
 import { findWireGuardKernel, type GuestKernel, isStaticElf } from "./qemu/initramfs.ts";
 import { defaultCacheDir, parseGuestResult, runKernelGuest } from "./qemu/qemu.ts";
+import { whichOnPath } from "../lib/ops/host.ts";
 
 /** The whole QEMU run, boot to power-off; it takes about 40 s on 2 cores. */
 const GUEST_TIMEOUT_MS = 180_000;
 
-async function onPath(cmd: string): Promise<boolean> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if ((await Deno.stat(`${dir}/${cmd}`)).isFile) return true;
-    } catch { /* not here */ }
-  }
-  return false;
-}
+/** The one PATH lookup (lib/ops/host.ts), as labman itself resolves programs. */
+const onPath = (cmd: string) => whichOnPath(cmd, Deno.env.get("PATH") ?? "") !== null;
 
 /** Why this host cannot run the test, or undefined when it can. */
 async function skipReason(): Promise<string | undefined> {
   if (Deno.uid() !== 0) return "needs root";
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return "needs x86_64 Linux";
-  if (!await onPath("qemu-system-x86_64")) {
+  if (!onPath("qemu-system-x86_64")) {
     return "no qemu-system-x86_64 (apt-get install qemu-system-x86)";
   }
-  if (!await onPath("modprobe") || !await onPath("xz")) {
+  if (!onPath("modprobe") || !onPath("xz")) {
     return "no modprobe or xz (apt-get install kmod xz-utils)";
   }
   if (!await isStaticElf("/bin/busybox")) {

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   configToToml,
   formatIssue,
@@ -13,6 +12,7 @@ import {
   type LoadResult,
   redactConfig,
 } from "../../lib/config/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 /** Where the command writes; replaced in tests. */
 export interface CommandOutput {
@@ -59,29 +59,14 @@ export async function configCheck(
   args: string[],
   output: CommandOutput = consoleOutput,
 ): Promise<number> {
-  let values: { config?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        config: { type: "string", short: "c" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      // `labman config check FILE`, as `nginx -t -c` / `promtool check config FILE` users type.
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    output.err(`labman config check: ${e instanceof Error ? e.message : String(e)}`);
-    output.err(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    output.out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("config check", args, {
+    options: { config: { type: "string", short: "c" }, json: { type: "boolean" } },
+    usage: USAGE,
+    // `labman config check FILE`, as `nginx -t -c` / `promtool check config FILE` users type.
+    allowPositionals: true,
+  }, output);
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) {
     output.err(
       `labman config check: Cannot check ${

@@ -4,13 +4,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { formatIssue, parseConfigText } from "../../lib/config/mod.ts";
 import { startMockLlm } from "../../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../../lib/refcp/mod.ts";
 import { encodeKey, generateKeyPair } from "../../lib/wireguard/mod.ts";
 import { runDaemon } from "../../labmand/daemon.ts";
 import { relayDevConfig, startDevRelayDemo } from "./dev_relay.ts";
+import { commandArgs } from "./_args.ts";
 
 const USAGE = `usage: labman dev [--port 8080] [--admin-port 9464]
 
@@ -20,25 +20,12 @@ desired state), and prints how to call it. No root needed. Ctrl-C drains in-flig
 deregisters and exits 0 (a second Ctrl-C, a second later or more, exits at once).`;
 
 export async function dev(args: string[]): Promise<number> {
-  let values: { port?: string; "admin-port"?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        port: { type: "string" },
-        "admin-port": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`labman dev: ${(err as Error).message}\n${USAGE}`);
-    return 1;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const flags = commandArgs("dev", args, {
+    options: { port: { type: "string" }, "admin-port": { type: "string" } },
+    usage: USAGE,
+  }, { out: (t) => console.log(t), err: (t) => console.error(t) });
+  if (typeof flags === "number") return flags;
+  const { values } = flags;
   const port = Number(values.port ?? 8080);
   const adminPort = Number(values["admin-port"] ?? 9464);
   await using mock = await startMockLlm({ hostname: "127.0.0.1", port: 0 });

@@ -4,11 +4,10 @@
  *
  * @module
  */
-import { freePortSync } from "../../lib/relay/free_port.ts";
 import type { Envelope } from "../../lib/protocol/mod.ts";
 import { makeEnvelope } from "../../lib/protocol/mod.ts";
 import type { RelayHub } from "../../lib/refcp/mod.ts";
-import { type FakePortman, startFakePortman } from "../../lib/relay/fake_portman.ts";
+import { type FakePortman, freePortSync, startFakePortman } from "../../lib/relay/mod.ts";
 
 export interface DevRelay extends Disposable {
   readonly toml: string;

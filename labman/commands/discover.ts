@@ -9,7 +9,6 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { configCandidates, findConfigFile } from "../../lib/config/mod.ts";
 import {
   DEFAULT_PORTS,
@@ -21,8 +20,9 @@ import {
   scanServers,
   WELL_KNOWN_PORTS,
 } from "../../lib/discover/mod.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { dialectOf } from "../../lib/registry/dialects.ts";
+import { type CommandDeps, resolveDeps } from "../../lib/ops/mod.ts";
+import { dialectOf } from "../../lib/registry/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const USAGE =
   `usage: labman discover [--hosts LIST] [--ports LIST] [--json] [--write [--config PATH]]
@@ -57,47 +57,33 @@ function parsePorts(values: string[]): number[] {
   const ports = parseList(values).map((p) => {
     const n = Number(p);
     if (!Number.isInteger(n) || n < 1 || n > 65535) {
-      throw new RangeError(`--ports: "${p}" is not a port number (1-65535)`);
+      throw new RangeError(`Cannot scan --ports "${p}": not a port number — use 1-65535`);
     }
     return n;
   });
-  if (ports.length === 0) throw new RangeError("--ports: give at least one port");
+  if (ports.length === 0) {
+    throw new RangeError(
+      "Cannot scan: --ports lists no port — give at least one, e.g. --ports 8000,11434",
+    );
+  }
   return [...new Set(ports)];
 }
 
 export async function discover(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
-  let values: {
-    hosts?: string[];
-    ports?: string[];
-    json?: boolean;
-    write?: boolean;
-    config?: string;
-    "timeout-ms"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        hosts: { type: "string", multiple: true },
-        ports: { type: "string", multiple: true },
-        json: { type: "boolean" },
-        write: { type: "boolean" },
-        config: { type: "string", short: "c" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err(`labman discover: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("discover", args, {
+    options: {
+      hosts: { type: "string", multiple: true },
+      ports: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      write: { type: "boolean" },
+      config: { type: "string", short: "c" },
+      "timeout-ms": { type: "string" },
+    },
+    usage: USAGE,
+  }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const timeoutMs = Number(values["timeout-ms"] ?? 2000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     err(`labman discover: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);

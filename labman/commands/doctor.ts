@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   formatIssue,
   type LabmanConfig,
@@ -12,21 +11,30 @@ import {
   loadConfig,
   normaliseEndpointUrl,
 } from "../../lib/config/mod.ts";
-import { isCompiledBinary, PATHS, rootPath } from "../../lib/ops/artifacts.ts";
-import { type Check, check, checklistExitCode, formatChecklist } from "../../lib/ops/checklist.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { keyDirChecks, modeOf, toolChecks } from "../../lib/ops/node_checks.ts";
-import { portmanChecks } from "../../lib/ops/portman_check.ts";
 import {
+  type Check,
+  check,
+  checklistExitCode,
+  type CommandDeps,
   describeFetchError,
   endpointCheck,
+  formatChecklist,
   ipForwardCheck,
+  isCompiledBinary,
+  keyDirChecks,
   keyFileCheck,
+  modeOf,
+  PATHS,
+  portmanChecks,
   type ProbeOutcome,
+  resolveDeps,
+  rootPath,
   type SecretStat,
-} from "../../lib/ops/preflight.ts";
+  toolChecks,
+} from "../../lib/ops/mod.ts";
 import { adminUrl } from "./status.ts";
 import { readProcFile } from "../../lib/procfs/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const USAGE = `usage: labman doctor [--config PATH] [--bin-dir DIR] [--root DIR] [--timeout-ms N]
 
@@ -177,33 +185,17 @@ async function endpointChecks(config: LabmanConfig, timeoutMs: number): Promise<
 
 export async function doctor(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
-  let values: {
-    config?: string;
-    "bin-dir"?: string;
-    root?: string;
-    "timeout-ms"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        config: { type: "string", short: "c" },
-        "bin-dir": { type: "string" },
-        root: { type: "string" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err(`labman doctor: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("doctor", args, {
+    options: {
+      config: { type: "string", short: "c" },
+      "bin-dir": { type: "string" },
+      root: { type: "string" },
+      "timeout-ms": { type: "string" },
+    },
+    usage: USAGE,
+  }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const root = values.root ?? "/";
   const timeoutMs = Number(values["timeout-ms"] ?? 3000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {

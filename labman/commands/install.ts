@@ -7,20 +7,20 @@
  */
 import { parseArgs } from "node:util";
 import {
+  applyAction,
   type Artifact,
+  type CommandDeps,
+  formatAction,
   installArtifacts,
   loadSources,
+  observePath,
   PATHS,
-  rootPath,
-} from "../../lib/ops/artifacts.ts";
-import { applyAction, observePath } from "../../lib/ops/fs_ops.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import {
-  formatAction,
   planAction,
   planChanges,
   type PlannedAction,
-} from "../../lib/ops/install_plan.ts";
+  resolveDeps,
+  rootPath,
+} from "../../lib/ops/mod.ts";
 
 const USAGE = `usage: labman install [options]
 

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   encodeKey,
   generateKeyPair,
@@ -15,6 +14,7 @@ import {
 } from "../../lib/wireguard/mod.ts";
 import { generateRosenpassKeys } from "../../lib/rosenpass/mod.ts";
 import { join } from "node:path";
+import { commandArgs } from "./_args.ts";
 
 /** Where the command writes; replaced in tests. */
 export interface KeygenOutput {
@@ -86,7 +86,7 @@ export async function keygenRosenpass(options: KeygenStepOptions): Promise<Keyge
   });
   if (!r.created) {
     throw new Error(
-      `a Rosenpass key pair already exists at ${secretKeyPath} — pass --force to replace it`,
+      `Cannot create a Rosenpass key pair: one already exists at ${secretKeyPath} — pass --force to replace it`,
     );
   }
   const digest = new Uint8Array(
@@ -115,29 +115,17 @@ export async function keygen(
   args: string[],
   output: KeygenOutput = consoleOutput,
 ): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        dir: { type: "string" },
-        force: { type: "boolean", default: false },
-        "no-rosenpass": { type: "boolean", default: false },
-        "rosenpass-binary": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    output.err(`labman keygen: ${(e as Error).message}`);
-    output.err(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    output.out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("keygen", args, {
+    options: {
+      dir: { type: "string" },
+      force: { type: "boolean", default: false },
+      "no-rosenpass": { type: "boolean", default: false },
+      "rosenpass-binary": { type: "string" },
+    },
+    usage: USAGE,
+  }, output);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const base = values.dir ?? DEFAULT_STATE_DIR;
   for (const step of KEY_STEPS) {
     if (step.name === "rosenpass" && values["no-rosenpass"]) continue;

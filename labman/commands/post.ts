@@ -8,9 +8,17 @@
  */
 import { join } from "node:path";
 import { formatIssue, loadConfig } from "../../lib/config/mod.ts";
-import { PATHS, rootPath } from "../../lib/ops/artifacts.ts";
-import { type Check, check, checklistExitCode, formatCheck } from "../../lib/ops/checklist.ts";
-import { type CommandDeps, type Host, resolveDeps } from "../../lib/ops/host.ts";
+import {
+  type Check,
+  check,
+  checklistExitCode,
+  type CommandDeps,
+  formatCheck,
+  type Host,
+  PATHS,
+  resolveDeps,
+  rootPath,
+} from "../../lib/ops/mod.ts";
 import { isWithin, parseHookArgs } from "./pre.ts";
 
 const USAGE = `usage: labman post [--config PATH] [--root DIR]

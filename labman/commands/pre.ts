@@ -9,12 +9,21 @@
 import { isAbsolute, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { formatIssue, type LabmanConfig, loadConfig } from "../../lib/config/mod.ts";
-import { PATHS, rootPath } from "../../lib/ops/artifacts.ts";
-import { type Check, check, checklistExitCode, formatCheck } from "../../lib/ops/checklist.ts";
-import { makeDir } from "../../lib/ops/fs_ops.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { octal } from "../../lib/ops/install_plan.ts";
-import { keyDirChecks, modeOf, toolChecks } from "../../lib/ops/node_checks.ts";
+import {
+  type Check,
+  check,
+  checklistExitCode,
+  type CommandDeps,
+  formatCheck,
+  keyDirChecks,
+  makeDir,
+  modeOf,
+  octal,
+  PATHS,
+  resolveDeps,
+  rootPath,
+  toolChecks,
+} from "../../lib/ops/mod.ts";
 
 const USAGE = `usage: labman pre [--config PATH] [--root DIR]
 

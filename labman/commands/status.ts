@@ -1,22 +1,29 @@
 /**
- * `labman status`: asks the running labmand's loopback admin listener (`/readyz`, `/metrics`)
- * and prints a compact summary, or JSON with `--json`.
+ * `labman status`: asks the running labmand's loopback admin listener for its `/status` JSON
+ * document (schema in lib/admin/status.ts) and prints a compact summary, or JSON with `--json`.
  * Exit: 0 ready, 1 not ready, 3 unreachable, 2 usage error.
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { loadConfig } from "../../lib/config/mod.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { describeFetchError } from "../../lib/ops/preflight.ts";
-import { formatStatus, summarizeStatus } from "../../lib/ops/status_summary.ts";
+import {
+  type CommandDeps,
+  describeFetchError,
+  formatStatus,
+  resolveDeps,
+  summarizeStatus,
+} from "../../lib/ops/mod.ts";
+import { joinHostPort } from "../../lib/net/mod.ts";
+import { type AdminStatus, AdminStatusSchema } from "../../lib/admin/mod.ts";
+import { readCappedText } from "../../lib/http/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";
 
 const USAGE = `usage: labman status [--admin URL] [--config PATH] [--json] [--timeout-ms N]
 
 Shows whether labmand is ready, its endpoints (healthy/total, models), request counts, queue,
-WireGuard and Rosenpass state, read from the admin listener (${DEFAULT_ADMIN} unless the
+WireGuard and Rosenpass state, read from the admin listener's /status (${DEFAULT_ADMIN} unless the
 config's [admin] says otherwise).
 
 Options:
@@ -32,8 +39,7 @@ export const EXIT_UNREACHABLE = 3;
 
 /** `http://host:port` for an admin listen address (IPv6 in brackets). */
 export function adminUrl(addr: string, port: number): string {
-  const host = addr.includes(":") && !addr.startsWith("[") ? `[${addr}]` : addr;
-  return `http://${host}:${port}`;
+  return `http://${joinHostPort(addr, port)}`;
 }
 
 /** The admin URL from `--admin`, else the config, else the default; or why there is none. */
@@ -57,40 +63,48 @@ export async function resolveAdminUrl(
   return { url: adminUrl(admin.listen_addr, admin.listen_port) };
 }
 
+/** labmand's own answer is small; anything bigger is not labmand. */
+const MAX_STATUS_BYTES = 1024 * 1024;
+
 async function get(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-  return { status: res.status, body: await res.text() };
+  const { text } = await readCappedText(res.body, MAX_STATUS_BYTES);
+  return { status: res.status, body: text };
+}
+
+/** The parsed `/status` document, or why the answer is not one. */
+function parseStatus(answer: { status: number; body: string }): AdminStatus | string {
+  if (answer.status === 404) {
+    return "this labmand has no /status (older than this labman?) — update labmand";
+  }
+  if (answer.status !== 200) return `/status answered HTTP ${answer.status}`;
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.body);
+  } catch {
+    return "/status did not answer JSON — is --admin pointing at labmand's admin listener?";
+  }
+  const parsed = AdminStatusSchema.safeParse(json);
+  return parsed.success
+    ? parsed.data
+    : `/status answered an unexpected document (${
+      parsed.error.issues[0]?.message
+    }) — are labman and labmand the same version?`;
 }
 
 export async function status(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
-  let values: {
-    admin?: string;
-    config?: string;
-    json?: boolean;
-    "timeout-ms"?: string;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        admin: { type: "string" },
-        config: { type: "string", short: "c" },
-        json: { type: "boolean" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err(`labman status: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("status", args, {
+    options: {
+      admin: { type: "string" },
+      config: { type: "string", short: "c" },
+      json: { type: "boolean" },
+      "timeout-ms": { type: "string" },
+    },
+    usage: USAGE,
+  }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const timeoutMs = Number(values["timeout-ms"] ?? 3000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     err(`labman status: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
@@ -110,13 +124,9 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
     return EXIT_UNREACHABLE;
   }
   const base = target.url;
-  let ready: { status: number; body: string };
-  let metrics: { status: number; body: string };
+  let answer: { status: number; body: string };
   try {
-    [ready, metrics] = await Promise.all([
-      get(`${base}/readyz`, timeoutMs),
-      get(`${base}/metrics`, timeoutMs),
-    ]);
+    answer = await get(`${base}/status`, timeoutMs);
   } catch (e) {
     const msg = `labmand is not running or admin listener disabled (tried ${base})`;
     if (values.json) {
@@ -134,12 +144,14 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
     }
     return EXIT_UNREACHABLE;
   }
-  const summary = summarizeStatus({
-    admin: base,
-    readyStatus: ready.status,
-    readyBody: ready.body,
-    metricsText: metrics.status === 200 ? metrics.body : "",
-  });
+  const doc = parseStatus(answer);
+  if (typeof doc === "string") {
+    const msg = `Cannot read labmand's status at ${base}: ${doc}`;
+    if (values.json) out(JSON.stringify({ reachable: true, admin: base, error: msg }));
+    else err(`labman status: ${msg}`);
+    return EXIT_UNREACHABLE;
+  }
+  const summary = summarizeStatus({ admin: base, status: doc });
   if (values.json) out(JSON.stringify({ reachable: true, ...summary }, null, 2));
   else out(formatStatus(summary));
   return summary.ready ? 0 : 1;

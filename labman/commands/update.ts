@@ -5,17 +5,22 @@
  *
  * @module
  */
-import { loadSources, PATHS, programArtifacts, rootPath } from "../../lib/ops/artifacts.ts";
-import { observePath } from "../../lib/ops/fs_ops.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/host.ts";
-import { formatAction, planChanges } from "../../lib/ops/install_plan.ts";
 import {
+  type CommandDeps,
+  formatAction,
   keepPrevious,
   type KeptFile,
+  loadSources,
+  observePath,
+  PATHS,
+  planChanges,
   previousDir,
+  programArtifacts,
+  resolveDeps,
   restorePrevious,
-} from "../../lib/ops/previous.ts";
-import { unifiedDiff } from "../../lib/ops/unified_diff.ts";
+  rootPath,
+  unifiedDiff,
+} from "../../lib/ops/mod.ts";
 import {
   applyPlan,
   parseProgramArgs,

@@ -1,5 +1,6 @@
 /**
- * Loopback-only admin listener serving `/metrics`, `/healthz` and `/readyz`.
+ * Loopback-only admin listener serving `/metrics`, `/healthz`, `/readyz` and the `/status` JSON
+ * document (schema shared with `labman status`).
  *
  * @module
  */
@@ -7,7 +8,12 @@ export {
   type AdminServer,
   type AdminServerOptions,
   createAdminHandler,
-  isLoopback,
   type Readiness,
   startAdminServer,
 } from "./server.ts";
+export {
+  type AdminEndpoint,
+  AdminEndpointSchema,
+  type AdminStatus,
+  AdminStatusSchema,
+} from "./status.ts";

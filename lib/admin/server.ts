@@ -1,9 +1,12 @@
 /**
  * The loopback admin listener: `/metrics` (Prometheus), `/healthz` (process alive),
- * `/readyz` (serving). It refuses to bind anything but loopback (design invariant 3).
+ * `/readyz` (serving), `/status` (JSON for `labman status`). It refuses to bind anything but
+ * loopback (design invariant 3).
  *
  * @module
  */
+import { isLoopbackHost } from "../net/mod.ts";
+import type { AdminStatus } from "./status.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -17,6 +20,8 @@ export interface AdminServerOptions {
   /** Prometheus exposition text. */
   metrics: () => Promise<string>;
   readiness: () => Promise<Readiness>;
+  /** The `/status` document; without it `/status` answers 404. */
+  status?: () => Promise<AdminStatus>;
 }
 
 export interface AdminServer {
@@ -24,11 +29,9 @@ export interface AdminServer {
   shutdown(): Promise<void>;
 }
 
-export function isLoopback(hostname: string): boolean {
-  return hostname === "::1" || hostname === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" | "readiness">) {
+export function createAdminHandler(
+  options: Pick<AdminServerOptions, "metrics" | "readiness" | "status">,
+) {
   return async function adminHandler(req: Request): Promise<Response> {
     const { pathname } = new URL(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -48,6 +51,11 @@ export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" |
           status: r.ready ? 200 : 503,
         });
       }
+      case "/status":
+        if (!options.status) return new Response("not found\n", { status: 404 });
+        return Response.json(await options.status(), {
+          headers: { "cache-control": "no-store" },
+        });
       default:
         return new Response("not found\n", { status: 404 });
     }
@@ -55,7 +63,7 @@ export function createAdminHandler(options: Pick<AdminServerOptions, "metrics" |
 }
 
 export function startAdminServer(options: AdminServerOptions): AdminServer {
-  if (!isLoopback(options.hostname)) {
+  if (!isLoopbackHost(options.hostname)) {
     throw new RangeError(
       `Cannot start the admin listener on ${options.hostname}: it must bind loopback (127.0.0.1 or ::1)`,
     );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAdminHandler, startAdminServer } from "./mod.ts";
+import { AdminStatusSchema, createAdminHandler, startAdminServer } from "./mod.ts";
 
 Deno.test("admin handler serves metrics, healthz and readyz", async () => {
   let ready = false;
@@ -41,4 +41,19 @@ Deno.test("admin listener refuses non-loopback addresses (invariant 3)", () => {
       /must bind loopback/,
     );
   }
+});
+
+Deno.test("admin /status: the JSON document when wired, 404 otherwise", async () => {
+  const base = {
+    metrics: () => Promise.resolve(""),
+    readiness: () => Promise.resolve({ ready: true, checks: {} }),
+  };
+  const without = createAdminHandler(base);
+  assert.equal((await without(new Request("http://127.0.0.1/status"))).status, 404);
+  const doc = { ready: false, checks: { state: "starting" } };
+  const withStatus = createAdminHandler({ ...base, status: () => Promise.resolve(doc) });
+  const res = await withStatus(new Request("http://127.0.0.1/status"));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  assert.deepEqual(AdminStatusSchema.parse(await res.json()), doc);
 });

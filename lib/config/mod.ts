@@ -13,7 +13,17 @@
 import { z } from "zod";
 import { LabmanConfigSchema } from "./schema.ts";
 
-export * from "./schema.ts";
+export {
+  type EndpointConfig,
+  type EndpointKind,
+  type HealthConfig,
+  type LabmanConfig,
+  LabmanConfigSchema,
+  type LoggingConfig,
+  type PortmanConfig,
+  type ProxyConfig,
+  type RosenpassConfig,
+} from "./schema.ts";
 export { type ConfigIssue, formatIssue } from "./issue.ts";
 export {
   configCandidates,

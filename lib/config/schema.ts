@@ -210,12 +210,8 @@ export const LabmanConfigSchema = z.strictObject({
 });
 
 export type LabmanConfig = z.infer<typeof LabmanConfigSchema>;
-export type ControlPlaneConfig = z.infer<typeof ControlPlaneSchema>;
-export type WireGuardConfig = z.infer<typeof WireGuardSchema>;
-export type WireGuardPeerConfig = z.infer<typeof WireGuardPeerSchema>;
 export type RosenpassConfig = z.infer<typeof RosenpassSchema>;
 export type ProxyConfig = z.infer<typeof ProxySchema>;
-export type AdminConfig = z.infer<typeof AdminSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type LoggingConfig = z.infer<typeof LoggingSchema>;
 export type EndpointConfig = z.infer<typeof EndpointSchema>;

@@ -8,19 +8,18 @@
  */
 import {
   cidrOverlaps,
-  formatIp,
   hostPrefix,
   type Ip,
-  isLoopback,
   isMulticast,
   isUnspecified,
   parseCidr,
-  parseIp,
+  parseHostIp as parseIp,
   PRIVATE_RANGES,
   privateRangeOf,
   sameIp,
   splitHostPort,
-} from "./_ip.ts";
+} from "../net/mod.ts";
+import { formatIp, ipSyntaxHint, isLoopbackIp as isLoopback, unbracketHost } from "../net/mod.ts";
 import type { FieldIssue } from "./issue.ts";
 import type { LabmanConfig } from "./schema.ts";
 
@@ -242,10 +241,11 @@ function checkWireGuardAddress(c: Collector, config: LabmanConfig): Ip | undefin
   const path = ["wireguard", "address"];
   const cidr = parseCidr(raw);
   if (!cidr) {
-    c.error(path, `not an IP address: ${JSON.stringify(raw)}`, 'use e.g. "10.90.0.5/32"');
+    const hint = ipSyntaxHint(unbracketHost(raw.split("/")[0]));
+    c.error(path, `${JSON.stringify(raw)}: ${hint}`, 'use e.g. "10.90.0.5/32"');
     return undefined;
   }
-  const ip = formatIp(cidr.ip);
+  const ip = formatIp(cidr.ip.bytes);
   if (cidr.prefix !== hostPrefix(cidr.ip)) {
     c.error(
       path,
@@ -293,7 +293,7 @@ function checkPeer(c: Collector, config: LabmanConfig): void {
       c.error(path, `not an IP prefix: ${JSON.stringify(raw)}`, 'use e.g. "10.90.0.1/32"');
       return raw;
     }
-    const text = `${formatIp(cidr.ip)}/${cidr.prefix}`;
+    const text = `${formatIp(cidr.ip.bytes)}/${cidr.prefix}`;
     if (cidr.prefix === 0) {
       c.warn(
         path,
@@ -353,14 +353,14 @@ function checkProxyAddr(c: Collector, config: LabmanConfig, wgIp: Ip | undefined
   if (!ip) {
     c.error(
       path,
-      `not an IP address: ${JSON.stringify(raw)}`,
+      `${JSON.stringify(raw)}: ${ipSyntaxHint(unbracketHost(raw))}`,
       local ? 'use "127.0.0.1"' : "remove it: the proxy binds to the WireGuard address",
     );
     return;
   }
-  config.proxy.listen_addr = formatIp(ip);
+  config.proxy.listen_addr = formatIp(ip.bytes);
   if (local) {
-    const ok = formatIp(ip) === "127.0.0.1" || formatIp(ip) === "::1";
+    const ok = formatIp(ip.bytes) === "127.0.0.1" || formatIp(ip.bytes) === "::1";
     if (!ok) {
       c.error(
         path,
@@ -376,8 +376,10 @@ function checkProxyAddr(c: Collector, config: LabmanConfig, wgIp: Ip | undefined
     if (!sameIp(ip, wgIp)) {
       c.error(
         path,
-        `${describeAddr(ip, raw)}; the proxy binds only to the WireGuard address ${formatIp(wgIp)}`,
-        `use "${formatIp(wgIp)}" or remove proxy.listen_addr`,
+        `${describeAddr(ip, raw)}; the proxy binds only to the WireGuard address ${
+          formatIp(wgIp.bytes)
+        }`,
+        `use "${formatIp(wgIp.bytes)}" or remove proxy.listen_addr`,
       );
     }
     return;
@@ -397,7 +399,7 @@ function checkLoopback(c: Collector, section: "admin" | "portman", raw: string):
   const ip = parseIp(raw);
   const path = [section, "listen_addr"];
   if (!ip) {
-    c.error(path, `not an IP address: ${JSON.stringify(raw)}`, 'use "127.0.0.1"');
+    c.error(path, `${JSON.stringify(raw)}: ${ipSyntaxHint(unbracketHost(raw))}`, 'use "127.0.0.1"');
     return undefined;
   }
   if (!isLoopback(ip)) {
@@ -434,7 +436,7 @@ function checkClashes(c: Collector, listeners: Listener[]): void {
       c.error(
         b.path,
         `port ${b.port} is also used by ${a.label} on ${
-          a.addr ? formatIp(a.addr) : "the WireGuard address"
+          a.addr ? formatIp(a.addr.bytes) : "the WireGuard address"
         }`,
         "choose a different port",
       );
@@ -583,12 +585,17 @@ export function validateConfig(input: LabmanConfig): ValidationResult {
 }
 
 /**
- * The address the proxy binds: `proxy.listen_addr`, else 127.0.0.1 in local mode, else the IP of
- * `wireguard.address`; undefined until registration assigns the address.
+ * The one rule for the address the proxy binds (invariant 2): `proxy.listen_addr`, else
+ * 127.0.0.1 in local mode, else the IP of the tunnel address in use (`assigned`, the one the
+ * control plane gave, or `wireguard.address`); undefined while no address is known.
  */
-export function proxyListenAddr(config: LabmanConfig): string | undefined {
+export function proxyListenAddr(
+  config: LabmanConfig,
+  assigned?: string | null,
+): string | undefined {
   if (config.proxy.listen_addr !== undefined) return config.proxy.listen_addr;
   if (config.wireguard.mode === "off") return "127.0.0.1";
-  const cidr = config.wireguard.address ? parseCidr(config.wireguard.address) : undefined;
-  return cidr ? formatIp(cidr.ip) : undefined;
+  const address = assigned ?? config.wireguard.address;
+  const cidr = address ? parseCidr(address) : undefined;
+  return cidr ? formatIp(cidr.ip.bytes) : undefined;
 }

@@ -200,6 +200,9 @@ Deno.test("proxy.listen_addr cannot be checked before registration, so it is ref
   const errs = errorsOf(CP + `[proxy]\nlisten_addr = "10.90.0.5"\n` + EP);
   assertIssue(errs, "proxy.listen_addr", "not known until registration");
   assert.equal(proxyListenAddr(okConfig(CP + EP).config), undefined);
+  // After registration the daemon passes the assigned address through the same rule.
+  assert.equal(proxyListenAddr(okConfig(CP + EP).config, "fd00:0::7/128"), "fd00::7");
+  assert.equal(proxyListenAddr(okConfig(CP + EP).config, null), undefined);
 });
 
 Deno.test("admin and portman listeners must be loopback", () => {

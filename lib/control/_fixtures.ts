@@ -49,16 +49,3 @@ export function heartbeatStatus(overrides: Partial<HeartbeatStatus> = {}): Heart
     ...overrides,
   };
 }
-
-/** Polls `cond` every 5 ms until true; throws after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  cond: () => boolean,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -6,6 +6,7 @@
  * @module
  */
 import type { z } from "zod";
+import { readCappedText } from "../http/mod.ts";
 import {
   API_PREFIX,
   formatIssues,
@@ -150,7 +151,7 @@ export class ControlPlaneClient implements ControlPlaneApi {
     }
     let text: string;
     try {
-      text = await readBounded(res);
+      ({ text } = await readCappedText(res.body, MAX_RESPONSE_BYTES));
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason ?? err;
       throw errorFromFetchFailure(op, this.baseUrl, err, this.#timeoutMs);
@@ -158,34 +159,6 @@ export class ControlPlaneClient implements ControlPlaneApi {
     if (res.ok) return text;
     throw errorFromResponse(op, res.status, text, res.headers.get("retry-after"));
   }
-}
-
-async function readBounded(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_RESPONSE_BYTES) {
-        await reader.cancel();
-        throw new Error(`answer larger than ${MAX_RESPONSE_BYTES} bytes`);
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }
 
 /** A request that fails its own schema is a labman bug: report it, never send it. */

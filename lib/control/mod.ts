@@ -21,7 +21,24 @@
  *
  * @module
  */
-export * from "./schema.ts";
+export {
+  API_PREFIX,
+  type Capabilities,
+  type DesiredState,
+  type ErrorBody,
+  formatIssues,
+  type HeartbeatRequest,
+  HeartbeatRequestSchema,
+  type HeartbeatResponse,
+  HeartbeatResponseSchema,
+  type NodeState,
+  PROTOCOL_VERSION,
+  type RegisterRequest,
+  RegisterRequestSchema,
+  type RegisterResponse,
+  type SlugEntry,
+  SlugEntrySchema,
+} from "./schema.ts";
 export {
   type CallOptions,
   type ControlPlaneApi,
@@ -34,9 +51,7 @@ export {
   type ControlPlaneOperation,
   parseRetryAfter,
 } from "./errors.ts";
-export { backoffDelayMs, type BackoffOptions, retryDelayMs } from "./backoff.ts";
 export {
-  abortableSleep,
   ControlSession,
   type ControlSessionOptions,
   type HeartbeatStatus,

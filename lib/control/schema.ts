@@ -46,8 +46,14 @@ export const HostPortSchema = z.string().max(262).regex(HOST_PORT).describe(
 export const CidrSchema = z.union([z.cidrv4(), z.cidrv6()]);
 
 /** One row of the control plane's opaque slug table (slug → tenant, endpoint, model). */
+/**
+ * One slug of the routing table: the only definition (the control plane sends it; the registry's
+ * `SlugTable`, the data-plane messages and the reference control plane use this type). Not
+ * strict, like every control-plane answer: fields a newer control plane adds are dropped.
+ */
 export const SlugEntrySchema = z.object({
-  slug: z.string().min(1).max(256),
+  /** What clients put in `"model"`; opaque to labman. Model ids may be up to 512 too. */
+  slug: z.string().min(1).max(512),
   tenant: z.string().min(1).max(256),
   /** Endpoint *name* from the node's config (never a URL). Absent: any endpoint serving `model`. */
   endpoint: z.string().min(1).max(64).optional(),

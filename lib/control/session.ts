@@ -10,7 +10,7 @@
  * @module
  */
 import { getLogger } from "../telemetry/mod.ts";
-import { retryDelayMs } from "./backoff.ts";
+import { abortableSleep, retryDelayMs } from "../timing/mod.ts";
 import type { ControlPlaneApi } from "./client.ts";
 import { ControlPlaneError } from "./errors.ts";
 import {
@@ -96,20 +96,6 @@ export interface StopOptions {
   deregister?: boolean;
   /** @default the session's stopTimeoutMs */
   timeoutMs?: number;
-}
-
-/** Default {@linkcode SleepFn}: a timer cleared on abort. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Models are a set: order changes alone are not a change. */

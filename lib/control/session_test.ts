@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
+import { abortableSleep } from "../timing/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../refcp/server.ts";
 import { ControlPlaneClient } from "./client.ts";
 import type { Capabilities, DesiredState, RegisterResponse, SlugEntry } from "./schema.ts";
 import {
-  abortableSleep,
   ControlSession,
   type ControlSessionOptions,
   type HeartbeatStatus,
   type SessionLogger,
   type SessionState,
 } from "./session.ts";
-import { heartbeatStatus, randomKey, waitFor } from "./_fixtures.ts";
+import { heartbeatStatus, randomKey } from "./_fixtures.ts";
+import { until } from "../../tests/helpers/wait.ts";
 
 const TOKEN = "tok-session";
 
@@ -92,17 +93,17 @@ Deno.test("session: register, heartbeats, desired state + slug push, final 'stop
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   const nodeId = h.session.nodeId!;
   assert.equal(h.session.state, "registered");
   assert.equal(h.session.heartbeatIntervalMs, 20);
-  await waitFor("heartbeats", () => cp.heartbeats(nodeId).length >= 2);
+  await until(() => cp.heartbeats(nodeId).length >= 2, "heartbeats");
   assert.deepEqual(h.desired, ["active"]);
 
   cp.setDesiredState(nodeId, "draining");
   cp.setSlugs("*", [{ slug: "s-9", tenant: "acme", endpoint: "ollama", model: "llama3:8b" }]);
-  await waitFor("desired state", () => h.desired.length === 2);
-  await waitFor("slugs", () => h.slugs.length === 1);
+  await until(() => h.desired.length === 2, "desired state");
+  await until(() => h.slugs.length === 1, "slugs");
   assert.deepEqual(h.desired, ["active", "draining"]);
   assert.deepEqual(h.slugs[0], [{
     slug: "s-9",
@@ -151,7 +152,7 @@ Deno.test("session: 503 twice then success → retried with jittered exponential
   await cp.setMode({ failStatus: 503, failCount: 2 });
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   // random = 0 → lower edge of [cap/2, cap]: 50, then 100.
   assert.deepEqual(h.sleeps.slice(0, 2), [50, 100]);
   assert.deepEqual(cp.requests().map((r) => r.status), [503, 503, 200]);
@@ -170,11 +171,11 @@ Deno.test("session: Retry-After is honoured for registration and heartbeats", as
   await cp.setMode({ failStatus: 429, retryAfterS: 7, failCount: 1 });
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   assert.equal(h.sleeps[0], 7000);
   await cp.setMode({ failStatus: 503, retryAfterS: 3, failCount: 1, failOn: "heartbeat" });
   const before = h.sleeps.length;
-  await waitFor("heartbeat retry", () => h.sleeps.slice(before).includes(3000));
+  await until(() => h.sleeps.slice(before).includes(3000), "heartbeat retry");
   await h.session.stop();
 });
 
@@ -182,13 +183,13 @@ Deno.test("session: 404 on heartbeat → registers again", async () => {
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   const first = h.session.nodeId!;
-  await waitFor("heartbeat", () => cp.heartbeats(first).length >= 1);
+  await until(() => cp.heartbeats(first).length >= 1, "heartbeat");
   assert.ok(cp.forgetNode(first));
-  await waitFor("re-registration", () => h.registered.length === 2);
+  await until(() => h.registered.length === 2, "re-registration");
   assert.notEqual(h.session.nodeId, first);
-  await waitFor("heartbeat as new node", () => cp.heartbeats(h.session.nodeId!).length >= 1);
+  await until(() => cp.heartbeats(h.session.nodeId!).length >= 1, "heartbeat as new node");
   assert.ok(h.logs.some((l) => /does not know this node \(404\)/.test(l.line)));
   await h.session.stop();
 });
@@ -198,14 +199,14 @@ Deno.test("session: control plane offline at start → retries, registers once i
   await cp.setMode({ offline: true });
   await using h = harness(cp);
   h.session.start();
-  await waitFor("three failed attempts", () => h.sleeps.length >= 3);
+  await until(() => h.sleeps.length >= 3, "three failed attempts");
   assert.equal(h.session.state, "registering");
   assert.deepEqual(
     h.sleeps.slice(0, 4),
     [50, 100, 200, 400].slice(0, Math.min(4, h.sleeps.length)),
   );
   await cp.setMode({});
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   assert.equal(h.session.state, "registered");
   assert.ok(
     h.logs.some((l) => l.level === "warning" && /check control_plane.base_url/.test(l.line)),
@@ -217,9 +218,9 @@ Deno.test("session: capabilities are sent only when changed since the last ackno
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   const id = h.session.nodeId!;
-  await waitFor("heartbeats", () => cp.heartbeats(id).length >= 2);
+  await until(() => cp.heartbeats(id).length >= 2, "heartbeats");
   assert.ok(cp.heartbeats(id).every((b) => b.capabilities === undefined));
 
   // Order-only change of models is not a change.
@@ -236,7 +237,7 @@ Deno.test("session: capabilities are sent only when changed since the last ackno
   await cp.setMode({ failStatus: 502, failCount: 1, failOn: "heartbeat" });
   h.status.capabilities = changed;
   const n0 = cp.heartbeats(id).length;
-  await waitFor("two heartbeats after the change", () => cp.heartbeats(id).length >= n0 + 2);
+  await until(() => cp.heartbeats(id).length >= n0 + 2, "two heartbeats after the change");
   const after = cp.heartbeats(id).slice(n0);
   assert.deepEqual(after[0]!.capabilities, changed);
   assert.ok(after.slice(1).every((b) => b.capabilities === undefined));
@@ -249,7 +250,7 @@ Deno.test("session: heartbeat auth failure → error state, loop ends; stop stil
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   await cp.setMode({ failStatus: 403, failOn: "heartbeat" });
   await h.session.finished;
   assert.equal(h.session.state, "error");
@@ -267,7 +268,7 @@ Deno.test("session: a DELETE answered 500 is retried within the stop timeout", a
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   await cp.setMode({ failStatus: 500, failOn: "deregister", failCount: 2 });
   await h.session.stop();
   const deletes = cp.requests().filter((r) => r.method === "DELETE");
@@ -280,7 +281,7 @@ Deno.test("session: a DELETE failing until the stop bound gives up without promi
   await using cp = await startCp();
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   await cp.setMode({ failStatus: 503, failOn: "deregister" });
   await h.session.stop({ timeoutMs: 300 });
   const last = h.logs.filter((l) => l.level === "warning").at(-1)!.line;
@@ -298,9 +299,9 @@ Deno.test("session: a throwing callback is logged and does not stop the loops", 
     },
   });
   h.session.start();
-  await waitFor(
-    "heartbeats",
+  await until(
     () => h.session.nodeId !== undefined && cp.heartbeats(h.session.nodeId).length >= 2,
+    "heartbeats",
   );
   assert.ok(
     h.logs.some((l) => l.level === "error" && l.line === "onRegistered callback threw: boom"),
@@ -312,7 +313,7 @@ Deno.test("session: a tiny interval from the control plane is raised to minHeart
   await using cp = await startCp(0.001);
   await using h = harness(cp, { minHeartbeatIntervalMs: 1000 });
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   assert.equal(h.session.heartbeatIntervalMs, 1000);
 });
 
@@ -320,7 +321,7 @@ Deno.test("session: stop is bounded when the control plane hangs", async () => {
   await using cp = await startCp(60);
   await using h = harness(cp);
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   await cp.setMode({ latencyMs: 30_000 });
   const t0 = Date.now();
   await h.session.stop({ timeoutMs: 100 });
@@ -342,17 +343,17 @@ Deno.test("session: beatNow sends the next heartbeat at once; outcomes and retri
     onHeartbeat: (o) => outcomes.push(o.ok),
   });
   h.session.start();
-  await waitFor("registration", () => h.registered.length === 1);
+  await until(() => h.registered.length === 1, "registration");
   assert.deepEqual(retries, ["transient 503 5", "transient 503 10"]);
   const nodeId = h.session.nodeId!;
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(cp.heartbeats(nodeId).length, 0);
   h.session.beatNow();
-  await waitFor("the early heartbeat", () => cp.heartbeats(nodeId).length === 1);
+  await until(() => cp.heartbeats(nodeId).length === 1, "the early heartbeat");
   assert.deepEqual(outcomes, [true]);
   await cp.setMode({ failStatus: 500, failOn: "heartbeat", failCount: 1 });
   h.session.beatNow();
-  await waitFor("a failed heartbeat reported", () => outcomes.includes(false));
+  await until(() => outcomes.includes(false), "a failed heartbeat reported");
   assert.deepEqual(outcomes.slice(0, 2), [true, false]);
   await h.session.stop({ deregister: false, timeoutMs: 500 });
 });

@@ -16,14 +16,9 @@
  *
  * @module
  */
+import type { SlugEntry } from "../control/mod.ts";
 import { getLogger } from "../telemetry/mod.ts";
-import type {
-  DataPlaneSettings,
-  DataPlaneStatus,
-  FromWorker,
-  SlugEntryMessage,
-  ToWorker,
-} from "./messages.ts";
+import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
 import { dataPlanePermissions } from "./permissions.ts";
 import {
   addSnapshot,
@@ -32,7 +27,7 @@ import {
   type MetricSnapshot,
   requestTotals,
 } from "./_snapshots.ts";
-import { mergeUsageRows, type UsageRow } from "../proxy/usage.ts";
+import { mergeUsageRows, type UsageRow } from "../proxy/mod.ts";
 
 const log = getLogger("dataplane");
 /** How long a stopping Worker may take to hand over its final metrics. */
@@ -67,7 +62,7 @@ export interface StartDataPlaneOptions {
 export interface DataPlane {
   readonly addr: { hostname: string; port: number };
   reconfigure(settings: DataPlaneSettings): Promise<void>;
-  setSlugs(entries: SlugEntryMessage[]): Promise<void>;
+  setSlugs(entries: SlugEntry[]): Promise<void>;
   setAccepting(accepting: boolean, reason?: string): Promise<void>;
   /** prom-client JSON snapshot of the data plane (all Workers, past ones' counters included). */
   metrics(): Promise<unknown[]>;
@@ -275,7 +270,7 @@ export async function startDataPlane(
   let restarts = 0;
   let stopping = false;
   let restarting: Promise<void> | null = null;
-  let lastSlugs: SlugEntryMessage[] | null = null;
+  let lastSlugs: SlugEntry[] | null = null;
   let lastAccepting: { accepting: boolean; reason?: string } | null = null;
 
   const carry = (snapshot: MetricSnapshot[]) => {
@@ -328,13 +323,15 @@ export async function startDataPlane(
     const handle = await spawn(s, options, hooksFor(() => box.handle));
     box.handle = handle;
     // Died between "ready" and here: its exit had no handle to act on, so fail the launch.
-    if (handle.exited) throw new Error("data plane exited right after it started");
+    if (handle.exited) {
+      throw new Error("Cannot start the data plane: it exited right after it started");
+    }
     return handle;
   };
 
   /** What the last replay sent, to catch changes made while it ran. */
   const replayed: {
-    slugs: SlugEntryMessage[] | null;
+    slugs: SlugEntry[] | null;
     accepting: { accepting: boolean; reason?: string } | null;
   } = { slugs: null, accepting: null };
 
@@ -387,7 +384,9 @@ export async function startDataPlane(
   const toCurrent = async <T>(msg: WithoutId<ToWorker>, replayed = false): Promise<T> => {
     if (restarting !== null) {
       if (replayed) return undefined as T;
-      throw new Error("data plane is restarting after a crash");
+      throw new Error(
+        "Cannot reach the data plane: it is restarting after a crash — retry in a moment",
+      );
     }
     return await current.request<T>(msg);
   };

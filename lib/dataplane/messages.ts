@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/schema.ts";
+import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/mod.ts";
+import type { SlugEntry } from "../control/mod.ts";
 
 export interface DataPlaneSettings {
   /** `reusePort` lets a successor Worker bind the same address during a reload handover. */
@@ -30,20 +31,13 @@ export interface DataPlaneSettings {
 /** What the pre-registration discovery pass needs: no address, it binds nothing. */
 export type DiscoverySettings = Omit<DataPlaneSettings, "bind" | "successor">;
 
-export interface SlugEntryMessage {
-  slug: string;
-  tenant: string;
-  endpoint?: string;
-  model: string;
-}
-
 /** Supervisor → Worker. Requests carry an `id` the reply echoes. */
 export type ToWorker =
   | { type: "init"; settings: DataPlaneSettings }
   /** Pre-registration discovery pass (tunnel mode): probe once within `budgetMs`, bind nothing. */
   | { type: "discover"; settings: DiscoverySettings; budgetMs: number }
   | { type: "reconfigure"; id: number; settings: DataPlaneSettings }
-  | { type: "slugs"; id: number; entries: SlugEntryMessage[] }
+  | { type: "slugs"; id: number; entries: SlugEntry[] }
   | { type: "accepting"; id: number; accepting: boolean; reason?: string }
   | { type: "metrics"; id: number }
   | { type: "status"; id: number }
@@ -65,6 +59,13 @@ export interface DataPlaneStatus {
     in_flight: number;
     max_concurrent: number | null;
     last_error?: string;
+    /** Configured or detected server kind; null until detected. */
+    kind?: string | null;
+    /** ready, overloaded, loading or down; null before the first check. */
+    condition?: string | null;
+    /** The server's own slot count and running requests, when it reports them. */
+    server_slots?: number;
+    server_running?: number;
   }[];
   requests: { total: number; errors: number; in_flight: number; queue_depth: number };
   capabilities: {

@@ -10,13 +10,13 @@
  *
  * @module
  */
-export { type DataPlane, startDataPlane, type StartDataPlaneOptions } from "./host.ts";
-export type {
-  DataPlaneSettings,
-  DataPlaneStatus,
-  DiscoverySettings,
-  SlugEntryMessage,
-} from "./messages.ts";
+export {
+  type DataPlane,
+  SHUTDOWN_MARGIN_MS,
+  startDataPlane,
+  type StartDataPlaneOptions,
+} from "./host.ts";
+export type { DataPlaneSettings, DataPlaneStatus, DiscoverySettings } from "./messages.ts";
 export { dataPlanePermissions, endpointNetEntry } from "./permissions.ts";
 export {
   discoverCapabilities,

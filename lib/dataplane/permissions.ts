@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { joinHostPort } from "../net/mod.ts";
 
 /** `host:port` as Deno's net permission compares it (text, with brackets for IPv6). */
 export function endpointNetEntry(baseUrl: string): string {
@@ -14,7 +15,7 @@ export function endpointNetEntry(baseUrl: string): string {
 }
 
 export function bindNetEntry(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  return joinHostPort(hostname, port);
 }
 
 /**

@@ -106,7 +106,7 @@ async function requestCounts(): Promise<{ total: number; errors: number }> {
 }
 
 async function status(): Promise<DataPlaneStatus> {
-  if (!state) throw new Error("data plane not initialised");
+  if (!state) throw new Error("Cannot answer: the data plane is not initialised yet");
   const snap = state.registry.snapshot();
   const counts = await requestCounts();
   return {
@@ -117,6 +117,10 @@ async function status(): Promise<DataPlaneStatus> {
       in_flight: e.in_flight,
       max_concurrent: e.max_concurrent ?? null,
       ...(e.last_error ? { last_error: e.last_error } : {}),
+      kind: e.kind,
+      condition: e.condition,
+      ...(e.capacity?.slots !== undefined ? { server_slots: e.capacity.slots } : {}),
+      ...(e.capacity?.running !== undefined ? { server_running: e.capacity.running } : {}),
     })),
     requests: {
       total: counts.total,
@@ -129,7 +133,7 @@ async function status(): Promise<DataPlaneStatus> {
 }
 
 async function handle(msg: ToWorker): Promise<unknown> {
-  if (!state) throw new Error("data plane not initialised");
+  if (!state) throw new Error("Cannot answer: the data plane is not initialised yet");
   switch (msg.type) {
     case "reconfigure":
       setupLogging({ level: msg.settings.logging.level, format: msg.settings.logging.format });
@@ -183,7 +187,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       state.registry.router.returnSlots(msg.endpoint, msg.slots);
       return;
     case "init":
-      throw new Error("data plane already initialised");
+      throw new Error("Cannot initialise the data plane: it already is");
   }
 }
 

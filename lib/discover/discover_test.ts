@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { listedModelIds, MOCK_DIALECTS, startMockLlm } from "../mockllm/mod.ts";
-import type { ServerKind } from "../registry/dialects.ts";
+import { fingerprint, identifyServer, type ServerKind } from "../registry/mod.ts";
 import {
   expandHosts,
-  fingerprint,
   type FoundServer,
-  identifyServer,
   mergeEndpoints,
   planEndpoints,
   renderEndpoints,

@@ -6,16 +6,13 @@
  * @module
  */
 import { parse as parseToml } from "smol-toml";
-import { dialectOf } from "../registry/dialects.ts";
+import { dialectOf } from "../registry/mod.ts";
 import type { FoundServer } from "./scan.ts";
+import { isLoopbackHost } from "../net/mod.ts";
 
 export interface PlannedEndpoint {
   readonly name: string;
   readonly server: FoundServer;
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 function tomlString(s: string): string {
@@ -45,7 +42,7 @@ export function planEndpoints(
   for (const s of servers) perKind.set(s.kind, (perKind.get(s.kind) ?? 0) + 1);
   return servers.map((server) => {
     let name: string = server.kind;
-    if (!isLoopback(server.host)) name += `-${server.host.replace(/[^A-Za-z0-9]+/g, "-")}`;
+    if (!isLoopbackHost(server.host)) name += `-${server.host.replace(/[^A-Za-z0-9]+/g, "-")}`;
     if ((perKind.get(server.kind) ?? 0) > 1) name += `-${server.port}`;
     name = name.slice(0, 60);
     let unique = name;

@@ -11,15 +11,6 @@
  * @module
  */
 export {
-  type Fingerprint,
-  fingerprint,
-  FINGERPRINT_PATHS,
-  type FingerprintPath,
-  type Observation,
-  type Observations,
-} from "./fingerprint.ts";
-export { type IdentifyOptions, identifyServer } from "./identify.ts";
-export {
   DEFAULT_PORTS,
   expandHosts,
   type FoundServer,

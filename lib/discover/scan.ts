@@ -5,9 +5,8 @@
  *
  * @module
  */
-import type { ServerKind } from "../registry/dialects.ts";
-import type { Fingerprint } from "./fingerprint.ts";
-import { identifyServer } from "./identify.ts";
+import { type Fingerprint, identifyServer, type ServerKind } from "../registry/mod.ts";
+import { joinHostPort } from "../net/mod.ts";
 
 /** Default ports of each server; several share 8080 and 1234, hence the fingerprints. */
 export const WELL_KNOWN_PORTS: Readonly<Record<number, readonly ServerKind[]>> = Object.freeze({
@@ -62,11 +61,6 @@ export interface ScanResult {
   readonly probed: number;
 }
 
-/** `host` as it goes in a URL (IPv6 in brackets). */
-export function urlHost(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
 async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const attempt = Deno.connect({ hostname: host, port });
@@ -107,13 +101,13 @@ export async function scanServers(options: ScanOptions = {}): Promise<ScanResult
       const i = next++;
       const { host, port } = pairs[i]!;
       if (!(await isOpen(host, port, options.connectTimeoutMs ?? 500))) continue;
-      const root = `http://${urlHost(host)}:${port}`;
+      const root = `http://${joinHostPort(host, port)}`;
       const fp = await identifyServer(root, {
         timeoutMs: options.requestTimeoutMs ?? 2000,
         ...(options.fetch ? { fetch: options.fetch } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      results[i] = fp ? { ...fp, host, port, baseUrl: `${root}/v1` } : `${urlHost(host)}:${port}`;
+      results[i] = fp ? { ...fp, host, port, baseUrl: `${root}/v1` } : joinHostPort(host, port);
     }
   };
   const n = Math.max(1, Math.min(options.concurrency ?? 16, pairs.length));

@@ -14,6 +14,7 @@
  * @module
  */
 import type { TunnelHealth } from "./lifecycle.ts";
+import { backoffDelayMs } from "../timing/mod.ts";
 
 export interface TunnelSample {
   /** Monotonic milliseconds. */
@@ -116,7 +117,7 @@ export function assessTunnel(
   }
   if (now - next.lastReinitAtMs! < (policy.confirmMs ?? 3000) && next.reinits === 1) return up;
   const base = policy.reinitIntervalMs ?? policy.stallMs;
-  const wait = base * 2 ** Math.min(next.reinits - 1, 3);
+  const wait = backoffDelayMs(next.reinits - 1, { initialMs: base, maxMs: base * 8, jitter: 0 });
   const reinitiate = now - next.lastReinitAtMs! >= wait;
   if (reinitiate) {
     next.lastReinitAtMs = now;

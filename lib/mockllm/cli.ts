@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { type MockMode, parseModePatch } from "./mode.ts";
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 import { MOCK_DIALECTS } from "./dialects.ts";
 import { type MockLlmOptions, startMockLlm } from "./server.ts";
 
@@ -40,7 +40,9 @@ const INT_FLAGS: Record<string, keyof MockMode> = {
 
 function toInt(flag: string, value: string): number {
   if (!/^\d+$/.test(value)) {
-    throw new TypeError(`--${flag}: "${value}" is not a non-negative integer — fix the value`);
+    throw new TypeError(
+      `Cannot use --${flag} "${value}": not a non-negative integer — fix the value`,
+    );
   }
   return Number(value);
 }
@@ -86,12 +88,14 @@ export function parseMockLlmArgs(args: string[]): MockLlmOptions | "help" {
   if (values.hostname !== undefined) options.hostname = values.hostname;
   if (values.port !== undefined) {
     const port = toInt("port", values.port);
-    if (port > 65535) throw new TypeError(`--port: ${port} is above 65535 — pick 0..65535`);
+    if (port > 65535) throw new TypeError(`Cannot use --port ${port}: above 65535 — pick 0..65535`);
     options.port = port;
   }
   if (values.models !== undefined) {
     const models = values.models.split(",").map((m) => m.trim()).filter((m) => m !== "");
-    if (models.length === 0) throw new TypeError("--models: no model ids — pass e.g. --models a,b");
+    if (models.length === 0) {
+      throw new TypeError("Cannot use --models: no model ids — pass e.g. --models a,b");
+    }
     options.models = models;
   }
   if (values["api-key"] !== undefined) options.apiKey = values["api-key"];
@@ -102,7 +106,7 @@ export function parseMockLlmArgs(args: string[]): MockLlmOptions | "help" {
   if (values.dialect !== undefined) {
     if (!Object.hasOwn(MOCK_DIALECTS, values.dialect)) {
       throw new TypeError(
-        `--dialect: unknown server "${values.dialect}" — use one of ${
+        `Cannot use --dialect "${values.dialect}": unknown server — use one of ${
           Object.keys(MOCK_DIALECTS).join(", ")
         }`,
       );

@@ -26,8 +26,8 @@ Deno.test("parseMockLlmArgs maps flags to options and mode", () => {
 });
 
 Deno.test("parseMockLlmArgs rejects bad values with the flag named", () => {
-  assert.throws(() => parseMockLlmArgs(["--port", "x"]), /--port: "x"/);
-  assert.throws(() => parseMockLlmArgs(["--port", "70000"]), /--port: 70000/);
+  assert.throws(() => parseMockLlmArgs(["--port", "x"]), /--port "x"/);
+  assert.throws(() => parseMockLlmArgs(["--port", "70000"]), /--port 70000/);
   assert.throws(() => parseMockLlmArgs(["--fail-status", "200"]), /mode\.failStatus/);
   assert.throws(() => parseMockLlmArgs(["--models", ","]), /--models/);
   assert.throws(() => parseMockLlmArgs(["--nope"]));
@@ -57,7 +57,7 @@ Deno.test("mockLlmMain prints its URL, serves, and stops on abort", async () => 
 Deno.test("mockLlmMain returns 2 and prints usage on bad arguments", async () => {
   const errors: string[] = [];
   assert.equal(await mockLlmMain(["--tokens=-3"], { printError: (l) => errors.push(l) }), 2);
-  assert.match(errors[0], /--tokens: "-3" is not a non-negative integer[\s\S]*Usage:/);
+  assert.match(errors[0], /--tokens "-3": not a non-negative integer[\s\S]*Usage:/);
 });
 
 Deno.test("mockllm CLI: --dialect, --slots and --loading", () => {
@@ -66,5 +66,8 @@ Deno.test("mockllm CLI: --dialect, --slots and --loading", () => {
   assert.equal(o.dialect, "llamacpp");
   assert.equal(o.slots, 2);
   assert.equal(o.loading, true);
-  assert.throws(() => parseMockLlmArgs(["--dialect", "gpt"]), /unknown server "gpt" — use one of/);
+  assert.throws(
+    () => parseMockLlmArgs(["--dialect", "gpt"]),
+    /--dialect "gpt": unknown server — use one of/,
+  );
 });

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 
 /** What a dialect's answers depend on: the mock's live state. */
 export interface DialectState {

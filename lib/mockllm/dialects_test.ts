@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 import { MOCK_DIALECTS } from "./dialects.ts";
 import { startMockLlm } from "./server.ts";
 

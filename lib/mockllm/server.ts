@@ -25,7 +25,7 @@ import {
   embeddingVector,
   float32Base64,
 } from "./content.ts";
-import type { ServerKind } from "../registry/dialects.ts";
+import type { ServerKind } from "../registry/mod.ts";
 import { type DialectReply, listedModelIds, MOCK_DIALECTS, type MockDialect } from "./dialects.ts";
 import { applyModePatch, DEFAULT_MOCK_MODE, type MockMode } from "./mode.ts";
 import {
@@ -38,6 +38,7 @@ import {
   unknownRoute,
 } from "./openai_error.ts";
 import { openConnectionsOn } from "./proc_net.ts";
+import { bracketHost } from "../net/mod.ts";
 
 /** Models served when none are configured. */
 export const DEFAULT_MOCK_MODELS: readonly string[] = Object.freeze([
@@ -188,7 +189,7 @@ function positiveInt(value: unknown): boolean {
 function urlHost(hostname: string): string {
   if (hostname === "0.0.0.0") return "127.0.0.1";
   if (hostname === "::") return "[::1]";
-  return hostname.includes(":") ? `[${hostname}]` : hostname;
+  return bracketHost(hostname);
 }
 
 /** Starts the mock and resolves once it listens. */

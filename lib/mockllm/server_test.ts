@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { until } from "../../tests/helpers/wait.ts";
 import OpenAI from "openai";
 import { embeddingVector, replyText } from "./content.ts";
 import { type MockLlm, startMockLlm } from "./server.ts";
@@ -9,15 +10,6 @@ function sdk(mock: MockLlm, apiKey = "x"): OpenAI {
 
 function root(mock: MockLlm): string {
   return mock.url.slice(0, -"/v1".length);
-}
-
-/** Polls `check` every 10 ms for up to 2 s; the mock's counters settle asynchronously. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out waiting for: ${what}`);
 }
 
 const USER = [{ role: "user" as const, content: "hello brave world" }];
@@ -320,7 +312,7 @@ Deno.test("a client abort mid-stream is counted in abortedStreams", async () => 
   let n = 0;
   for await (const _ of stream) if (++n === 2) break; // break aborts the request
   assert.equal(n, 2);
-  await eventually(() => mock.stats().abortedStreams === 1, "abortedStreams === 1");
+  await until(() => mock.stats().abortedStreams === 1, "abortedStreams === 1", 2_000);
   assert.equal(mock.stats().openStreams, 0);
   assert.equal(mock.stats().completedStreams, 0);
 });
@@ -333,10 +325,10 @@ Deno.test("hang holds the request until the client leaves; latency delays header
     body: JSON.stringify({ model: "mock-llama-3-8b", messages: USER }),
     signal: ac.signal,
   });
-  await eventually(() => mock.stats().pendingRequests === 1, "request is held");
+  await until(() => mock.stats().pendingRequests === 1, "request is held", 2_000);
   ac.abort();
   await assert.rejects(pending);
-  await eventually(() => mock.stats().abortedRequests === 1, "abortedRequests === 1");
+  await until(() => mock.stats().abortedRequests === 1, "abortedRequests === 1", 2_000);
   assert.equal(mock.stats().pendingRequests, 0);
 
   mock.setMode({ hang: false, latencyMs: 30 });
@@ -362,7 +354,7 @@ Deno.test("close() releases hanging requests and breaks open streams", async () 
     method: "POST",
     body: JSON.stringify({ model: "mock-llama-3-8b", prompt: "x" }),
   });
-  await eventually(() => mock.stats().pendingRequests === 1, "request is held");
+  await until(() => mock.stats().pendingRequests === 1, "request is held", 2_000);
   assert.equal(mock.stats().openStreams, 1);
   await mock.close();
   await assert.rejects(reader.read());
@@ -457,7 +449,7 @@ Deno.test("healthHang and healthLatencyMs affect only GET /v1/models", async () 
   await using mock = await startMockLlm({ mode: { healthHang: true } });
   const ac = new AbortController();
   const probe = fetch(`${mock.url}/models`, { signal: ac.signal });
-  await eventually(() => mock.stats().pendingRequests === 1, "health probe is held");
+  await until(() => mock.stats().pendingRequests === 1, "health probe is held", 2_000);
   const reply = await sdk(mock).chat.completions.create({
     model: "mock-llama-3-8b",
     messages: USER,
@@ -465,7 +457,7 @@ Deno.test("healthHang and healthLatencyMs affect only GET /v1/models", async () 
   assert.equal(reply.choices[0].finish_reason, "stop", "completions still answer");
   ac.abort();
   await assert.rejects(probe);
-  await eventually(() => mock.stats().abortedRequests === 1, "abortedRequests === 1");
+  await until(() => mock.stats().abortedRequests === 1, "abortedRequests === 1", 2_000);
   mock.setMode({ healthHang: false, healthLatencyMs: 20 });
   const started = performance.now();
   assert.equal((await sdk(mock).models.list()).data.length, 3);

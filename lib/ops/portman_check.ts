@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LabmanConfig } from "../config/schema.ts";
+import type { LabmanConfig } from "../config/mod.ts";
 import { type Check, check } from "./checklist.ts";
 import { keyFileCheck, type SecretStat } from "./preflight.ts";
 

@@ -273,7 +273,9 @@ export function endpointCheck(
 /** A short reason for a failed `fetch` (Deno hides the useful part in `cause`). */
 export function describeFetchError(err: unknown, timeoutMs: number): string {
   const e = err as Error & { cause?: unknown };
-  if (e?.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  if (e instanceof DOMException && e.name === "TimeoutError") {
+    return `no answer within ${timeoutMs} ms`;
+  }
   const text = `${e?.message ?? String(err)} ${e?.cause instanceof Error ? e.cause.message : ""}`;
   if (/connection refused/i.test(text)) return "connection refused";
   if (/no route to host/i.test(text)) return "no route to host";

@@ -57,6 +57,8 @@ export async function signalProcess(pid: number, signal: Deno.Signal): Promise<v
     stderr: "piped",
   }).output();
   if (!out.success) {
-    throw new Error(`kill -s ${signal} ${pid}: ${new TextDecoder().decode(out.stderr).trim()}`);
+    throw new Error(
+      `Cannot signal process ${pid} with ${signal}: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
   }
 }

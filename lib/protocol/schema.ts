@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { SlugEntrySchema } from "../control/schema.ts";
+import { SlugEntrySchema } from "../control/mod.ts";
 
 /** Protocol version this module speaks. Envelopes without `v` are version 1. */
 export const PROTOCOL_VERSION = 1;

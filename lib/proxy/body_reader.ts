@@ -58,7 +58,7 @@ export type ReadBodyResult =
 /**
  * Bodies up to this declared size are read with `req.bytes()`: Deno sizes that buffer from the
  * declared length, harmless when small, and it avoids building a `ReadableStream` per request
- * (those outlive young-generation GCs; the bench traced multi-ms pauses to them).
+ * (those outlive young-generation GCs; the bench traced multi-ms pauses to them; docs/performance.md §3).
  */
 const SMALL_BODY = 64 * 1024;
 

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ProxyConfig } from "../config/schema.ts";
-import type { EndpointTarget, Lease, LeaseOutcome, Router } from "../registry/types.ts";
+import type { ProxyConfig } from "../config/mod.ts";
+import type { EndpointTarget, Lease, LeaseOutcome, Router } from "../registry/mod.ts";
 import {
   type CounterSeries,
   counterSeries,
@@ -17,6 +17,7 @@ import {
   type Logger,
 } from "../telemetry/mod.ts";
 import { BodyBudget, readBody } from "./body_reader.ts";
+import { readCappedText } from "../http/mod.ts";
 import * as errors from "./errors.ts";
 import {
   pickRequestId,
@@ -766,35 +767,18 @@ async function readErrorBody(
   upstream: UpstreamResponse,
   onBodyEnd: (end: BodyEnd, error?: unknown) => void,
 ): Promise<string> {
-  const lossy = new TextDecoder();
   if (upstream.bytes !== undefined) {
-    return lossy.decode(upstream.bytes.subarray(0, ERROR_BODY_LOG_BYTES));
+    return new TextDecoder().decode(upstream.bytes.subarray(0, ERROR_BODY_LOG_BYTES));
   }
-  const body = upstream.body;
-  if (body === null) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   try {
-    while (total < ERROR_BODY_LOG_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      total += value.length;
-    }
-    if (total >= ERROR_BODY_LOG_BYTES) await reader.cancel().catch(() => {});
+    const { text } = await readCappedText(upstream.body, ERROR_BODY_LOG_BYTES, {
+      overflow: "truncate",
+    });
+    return text;
   } catch (err) {
     onBodyEnd("failed", err);
-  } finally {
-    reader.releaseLock();
+    return "";
   }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.length;
-  }
-  return lossy.decode(all.subarray(0, ERROR_BODY_LOG_BYTES));
 }
 
 /** Path and `?query` of an absolute URL without building a URL object. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { until } from "../../tests/helpers/wait.ts";
 import type {
   AcquireOptions,
   AcquireResult,
@@ -133,14 +134,6 @@ async function assertOpenAIError(res: Response, status: number, code?: string | 
   assert.equal(typeof body.error.message, "string");
   if (code !== undefined) assert.equal(body.error.code, code);
   return body.error;
-}
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 Deno.test("rewrites only the model value; headers allowlisted; endpoint key replaces authorization", async () => {
@@ -619,7 +612,7 @@ Deno.test("abortAll stops in-flight streams", async () => {
     t.handler.abortAll();
     await assert.rejects(reader.read());
     await upstreamCancelled.promise;
-    await waitFor(() => t.handler.inFlight() === 0, "in-flight to drain");
+    await until(() => t.handler.inFlight() === 0, "in-flight to drain");
     assert.deepEqual(t.router.releases, [{ endpoint: "ep", outcome: "cancelled" }]);
   } finally {
     t.close();
@@ -711,7 +704,7 @@ Deno.test("request bodies share one budget: past it 503 + Retry-After, freed whe
   const big = JSON.stringify({ model: "m", pad: "y".repeat(100_000) });
   try {
     const first = t.handler.fetch(chat(big));
-    await waitFor(() => budget.used > 0, "first body reserved");
+    await until(() => budget.used > 0, "first body reserved");
     const second = await t.handler.fetch(chat(big));
     const error = await assertOpenAIError(second, 503, "service_unavailable");
     assert.match(error.message, /max_body_bytes_in_flight/);

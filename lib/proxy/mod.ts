@@ -37,4 +37,10 @@ export {
   type UpstreamResponse,
 } from "./upstream_client.ts";
 export { openAIError, type OpenAIErrorBody } from "./errors.ts";
-export { extractUsage, type TokenUsage, UsageLedger, type UsageRow } from "./usage.ts";
+export {
+  extractUsage,
+  mergeUsageRows,
+  type TokenUsage,
+  UsageLedger,
+  type UsageRow,
+} from "./usage.ts";

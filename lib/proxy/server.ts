@@ -6,6 +6,7 @@
  */
 import { type DataPlaneMetrics, getLogger } from "../telemetry/mod.ts";
 import { internalError } from "./errors.ts";
+import { UpstreamError } from "./upstream_types.ts";
 import type { ProxyHandler } from "./handler.ts";
 import { type ConnectionLimits, listen } from "./listener.ts";
 
@@ -81,7 +82,7 @@ export function startProxyServer(options: ProxyServerOptions): ProxyServer {
     onError: (err) => {
       // A failed upstream body reaches here after the handler has already logged and counted
       // it, and so does a client that went away; anything else is a bug worth a stack trace.
-      if (err instanceof Error && err.name === "UpstreamError") {
+      if (err instanceof UpstreamError) {
         log.debug("response body ended with an upstream error: {error}", { error: err.message });
       } else if (isDisconnect(err)) {
         log.debug("client went away mid-response: {error}", { error: String(err) });

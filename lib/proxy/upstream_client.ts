@@ -2,13 +2,13 @@
  * Upstream HTTP client for the proxy. Plain-http endpoints (the normal case: model servers on the
  * LAN or loopback) get {@linkcode UpstreamPool}, a lean HTTP/1.1 keep-alive client on
  * `Deno.connect` with `TCP_NODELAY`; measured well below Deno's `fetch` in added latency and tail
- * (notes/performance.md §7). https endpoints fall back to `fetch` with a dedicated
+ * (docs/performance.md §2). https endpoints fall back to `fetch` with a dedicated
  * `Deno.createHttpClient`. Both sit behind {@linkcode UpstreamClient}.
  *
  * @module
  */
-import type { ProxyConfig } from "../config/schema.ts";
-import type { EndpointTarget } from "../registry/types.ts";
+import type { ProxyConfig } from "../config/mod.ts";
+import type { EndpointTarget } from "../registry/mod.ts";
 import { FetchUpstreamClient } from "./fetch_upstream_client.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 import type { UpstreamClient, UpstreamClientOptions } from "./upstream_types.ts";
@@ -25,6 +25,7 @@ export {
   type UpstreamResponse,
 } from "./upstream_types.ts";
 
+/** Maps `proxy.*` config onto client options. */
 export function upstreamOptionsFromConfig(proxy: ProxyConfig): UpstreamClientOptions {
   return {
     maxConnections: proxy.max_upstream_connections,
@@ -35,7 +36,6 @@ export function upstreamOptionsFromConfig(proxy: ProxyConfig): UpstreamClientOpt
 }
 
 /** Hands out one client per endpoint origin. */
-
 export interface UpstreamClientFactory {
   clientFor(target: EndpointTarget): UpstreamClient;
   close(): void;

@@ -1,7 +1,7 @@
 /**
  * {@linkcode UpstreamPool}: a lean HTTP/1.1 keep-alive client for one plain-http origin on
  * `Deno.connect` with `TCP_NODELAY`. Measured well below Deno's `fetch` in added latency and
- * tail (notes/performance.md §7). Bounded connections, FIFO waiters, idle reuse, transparent
+ * tail (docs/performance.md §2). Bounded connections, FIFO waiters, idle reuse, transparent
  * retry of the stale keep-alive race, and bodies emitted piece by piece as they arrive.
  *
  * @module
@@ -24,6 +24,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from "./upstream_types.ts";
+import { unbracketHost } from "../net/mod.ts";
 // Keep-alive pool on Deno.connect
 
 const LF = 10;
@@ -459,8 +460,7 @@ export class UpstreamPool implements UpstreamClient {
       );
     }
     this.origin = url.origin;
-    // URL keeps IPv6 hosts bracketed; Deno.connect wants the bare address.
-    this.#hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+    this.#hostname = unbracketHost(url.hostname);
     this.#port = url.port === "" ? 80 : Number(url.port);
     this.#hostHeader = url.host;
     this.#max = positive(options.maxConnections ?? 256, "maxConnections");

@@ -88,8 +88,6 @@ export interface UpstreamClientOptions {
   maxHeaderBytes?: number;
 }
 
-/** Maps `proxy.*` config onto client options. */
-
 /** Validates a numeric option. */
 export function positive(value: number, name: string): number {
   if (!(value > 0) || !Number.isFinite(value)) {

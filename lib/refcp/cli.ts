@@ -64,10 +64,12 @@ export async function optionsFromArgs(args: string[]) {
   const port = Number(values.port);
   const interval = Number(values["heartbeat-interval"]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`--port: "${values.port}" is not a port — use 0..65535`);
+    throw new TypeError(`Cannot use --port "${values.port}": not a port — use 0..65535`);
   }
   if (!(interval > 0)) {
-    throw new TypeError(`--heartbeat-interval: "${values["heartbeat-interval"]}" must be > 0`);
+    throw new TypeError(
+      `Cannot use --heartbeat-interval "${values["heartbeat-interval"]}": it must be > 0 — e.g. 30`,
+    );
   }
   const rpFile = values["rosenpass-public-key"];
   const rosenpass = rpFile

@@ -15,9 +15,10 @@ import {
   type RegisterRequest,
   RegisterRequestSchema,
   type RegisterResponse,
-} from "../control/schema.ts";
+} from "../control/mod.ts";
 import type { RelayHub } from "./relay_hub.ts";
 import type { ReferenceStore, RefNode } from "./store.ts";
+import { BodyTooLargeError, readCappedText } from "../http/mod.ts";
 
 export interface HandlerOptions {
   tokens: readonly string[];
@@ -97,32 +98,18 @@ async function readJson(
       res: errorResponse(413, "payload_too_large", `body over ${maxBytes} bytes`),
     };
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    const reader = req.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        return {
-          ok: false,
-          res: errorResponse(413, "payload_too_large", `body over ${maxBytes} bytes`),
-        };
-      }
-      chunks.push(value);
-    }
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
+  let text: string;
+  try {
+    ({ text } = await readCappedText(req.body, maxBytes));
+  } catch (err) {
+    if (!(err instanceof BodyTooLargeError)) throw err;
+    return {
+      ok: false,
+      res: errorResponse(413, "payload_too_large", `body over ${maxBytes} bytes`),
+    };
   }
   try {
-    return { ok: true, value: JSON.parse(new TextDecoder().decode(all)) };
+    return { ok: true, value: JSON.parse(text) };
   } catch (err) {
     return {
       ok: false,

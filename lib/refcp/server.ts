@@ -6,12 +6,13 @@
  *
  * @module
  */
-import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/schema.ts";
-import { abortableSleep } from "../control/session.ts";
+import type { DesiredState, HeartbeatRequest, SlugEntry } from "../control/mod.ts";
+import { abortableSleep } from "../timing/mod.ts";
 import { AddressPool } from "./address_pool.ts";
 import { createHandler, errorResponse, type HandlerOptions } from "./handler.ts";
 import { RelayHub, type RelayHubOptions } from "./relay_hub.ts";
 import { ReferenceStore, type RefNode } from "./store.ts";
+import { bracketHost } from "../net/mod.ts";
 
 export type { RefNode };
 
@@ -129,7 +130,7 @@ export function startReferenceControlPlane(
     options.onRequest?.(entry);
   };
   let port = options.port ?? 0;
-  const hostForUrl = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const hostForUrl = bracketHost(hostname);
   const relay = new RelayHub(options.relay);
   const handler = createHandler(store, {
     relay,

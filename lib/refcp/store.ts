@@ -11,7 +11,7 @@ import type {
   NodeState,
   RegisterRequest,
   SlugEntry,
-} from "../control/schema.ts";
+} from "../control/mod.ts";
 import { AddressPool } from "./address_pool.ts";
 
 /** A registered node as the reference control plane sees it. */

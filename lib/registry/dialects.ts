@@ -6,13 +6,13 @@
  *
  * @module
  */
-import type { EndpointKind } from "../config/schema.ts";
+import type { EndpointKind } from "../config/mod.ts";
 import {
   boundedGet,
   type BoundedGetOptions,
   type BoundedGetResult,
   jsonOrUndefined,
-} from "./_http.ts";
+} from "../http/mod.ts";
 import {
   type Capacity,
   capacityFromLlamaMetrics,

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { BodyTooLargeError, readCappedText } from "../http/mod.ts";
 
 /** Why a probe failed, for metrics labels and for callers that react differently. */
 export type ProbeFailureKind =
@@ -129,7 +130,8 @@ export async function probeEndpoint(
     if (res.status < 200 || res.status > 299) {
       let snippet = "";
       try {
-        snippet = (await readLimited(res, 300, true)).trim().replace(/\s+/g, " ");
+        snippet = (await readCappedText(res.body, 300, { overflow: "truncate" })).text.trim()
+          .replace(/\s+/g, " ");
       } catch {
         // The status alone is the useful part.
       }
@@ -138,9 +140,9 @@ export async function probeEndpoint(
 
     let text: string;
     try {
-      text = await readLimited(res, options.maxBodyBytes ?? DEFAULT_MAX_BODY, false);
+      ({ text } = await readCappedText(res.body, options.maxBodyBytes ?? DEFAULT_MAX_BODY));
     } catch (err) {
-      if (err instanceof BodyTooLarge) {
+      if (err instanceof BodyTooLargeError) {
         return fail(
           "too_large",
           `Cannot read the model list of ${where}: body exceeds ${err.limit} bytes — ` +
@@ -200,7 +202,7 @@ export function classifyNetworkError(err: unknown, where: string): ProbeResult {
     ok: false,
     error: { kind, message: `Cannot reach ${where}: ${why}` },
   });
-  if (err instanceof Error && err.name === "NotCapable") {
+  if (err instanceof Deno.errors.NotCapable) {
     return out(
       "not_permitted",
       `not allowed by the data-plane sandbox (${err.message}) — only configured endpoint ` +
@@ -260,43 +262,4 @@ function describeShapeError(json: unknown, error: z.ZodError): string {
   if (!first) return "unexpected shape";
   const path = first.path.map(String).join(".") || "(root)";
   return `${path}: ${first.message}`;
-}
-
-class BodyTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`body exceeds ${limit} bytes`);
-  }
-}
-
-/** Reads at most `limit` bytes; either truncates (`truncate`) or throws BodyTooLarge. */
-async function readLimited(res: Response, limit: number, truncate: boolean): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.byteLength > limit) {
-        if (!truncate) throw new BodyTooLarge(limit);
-        chunks.push(value.subarray(0, limit - size));
-        size = limit;
-        break;
-      }
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    // Cancelling a finished stream is a no-op; an unfinished one must not leak its resource.
-    await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }

@@ -163,9 +163,8 @@ Deno.test("probeEndpoint: an oversized list is refused without reading it all", 
 });
 
 Deno.test("probeEndpoint: sandbox refusal (NotCapable) and DNS errors are classified", async () => {
-  const notCapable = Object.assign(new Error('Requires net access to "10.0.0.9:80"'), {
-    name: "NotCapable",
-  });
+  // The class Deno throws when the Worker's permissions refuse the connection.
+  const notCapable = new Deno.errors.NotCapable('Requires net access to "10.0.0.9:80"');
   const r1 = await probeEndpoint("http://10.0.0.9/v1", {
     name: "lan",
     fetch: () => Promise.reject(notCapable),

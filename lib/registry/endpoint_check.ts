@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { BoundedGetOptions } from "./_http.ts";
-import { boundedGet, serverRoot } from "./_http.ts";
+import type { BoundedGetOptions } from "../http/mod.ts";
+import { boundedGet, serverRoot } from "../http/mod.ts";
 import type { Capacity } from "./capacity.ts";
 import { type Dialect, dialectOf, type ServerKind } from "./dialects.ts";
 import {

@@ -70,19 +70,3 @@ export function compileModelFilter(
   const excluded = exclude === undefined ? () => false : compileModelGlobs(exclude);
   return (modelId) => included(modelId) && !excluded(modelId);
 }
-
-/**
- * Keeps the ids that match `include` (all ids when `include` is absent) and do not match
- * `exclude`. Order and duplicates of `models` are preserved.
- *
- * An empty `include` list includes nothing; an absent one includes everything.
- */
-export function filterModels(
-  models: readonly string[],
-  include?: readonly string[],
-  exclude?: readonly string[],
-): string[] {
-  if (include === undefined && exclude === undefined) return [...models];
-  const keep = compileModelFilter(include, exclude);
-  return models.filter(keep);
-}

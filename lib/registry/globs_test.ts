@@ -1,6 +1,22 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { compileModelGlobs, filterModels } from "./globs.ts";
+import { compileModelFilter, compileModelGlobs } from "./globs.ts";
+
+/**
+ * Keeps the ids that match `include` (all ids when `include` is absent) and do not match
+ * `exclude`. Order and duplicates of `models` are preserved.
+ *
+ * An empty `include` list includes nothing; an absent one includes everything.
+ */
+function filterModels(
+  models: readonly string[],
+  include?: readonly string[],
+  exclude?: readonly string[],
+): string[] {
+  if (include === undefined && exclude === undefined) return [...models];
+  const keep = compileModelFilter(include, exclude);
+  return models.filter(keep);
+}
 
 const IDS = [
   "meta-llama/Llama-3.1-8B-Instruct",

@@ -8,12 +8,14 @@
  *
  * The next-check delay is `interval_s` while up (or confirming a recovery), and grows
  * exponentially while down — `interval_s · 2^k` after the k-th failure past the threshold —
- * capped at `backoff_max_s`. Jitter (`±jitter · delay`, from the injected `random()`) spreads
- * checks of many endpoints apart; the cap holds after jitter.
+ * capped at `backoff_max_s` (the shared formula of `timing/backoff.ts`). Jitter (up to
+ * `jitter · delay` earlier, from the injected `random()`) spreads checks of many endpoints apart;
+ * the cap holds after jitter.
  *
  * @module
  */
-import type { HealthConfig } from "../config/schema.ts";
+import type { HealthConfig } from "../config/mod.ts";
+import { backoffDelayMs } from "../timing/mod.ts";
 
 export type HealthStatus = "unknown" | "healthy" | "unhealthy";
 
@@ -49,9 +51,6 @@ export const INITIAL_HEALTH: HealthState = Object.freeze({
   consecutiveSuccesses: 0,
 });
 
-/** 2^30 · interval is beyond any sane cap; stops the exponent from reaching Infinity. */
-const MAX_EXPONENT = 30;
-
 /** Applies one check result to a health state. Pure apart from `policy.random`. */
 export function nextHealth(
   state: HealthState,
@@ -83,15 +82,10 @@ export function nextHealth(
 export function nextCheckDelayMs(state: HealthState, policy: HealthPolicy): number {
   const intervalMs = policy.interval_s * 1000;
   const down = state.status === "unhealthy" && state.consecutiveFailures > 0;
-  if (!down) return jittered(intervalMs, policy);
-  const capMs = policy.backoff_max_s * 1000;
-  const k = Math.min(Math.max(state.consecutiveFailures - policy.unhealthy_after, 0), MAX_EXPONENT);
-  const base = Math.min(intervalMs * 2 ** k, capMs);
-  return Math.min(jittered(base, policy), capMs);
-}
-
-function jittered(ms: number, policy: HealthPolicy): number {
-  const r = (policy.random ?? Math.random)();
-  const factor = 1 + policy.jitter * (2 * r - 1);
-  return Math.max(1, Math.round(ms * factor));
+  const jitter = { jitter: policy.jitter, ...(policy.random ? { random: policy.random } : {}) };
+  if (!down) return backoffDelayMs(0, { initialMs: intervalMs, maxMs: intervalMs, ...jitter });
+  const k = Math.max(state.consecutiveFailures - policy.unhealthy_after, 0);
+  // A cap below the interval never shortens checks: it only stops the growth.
+  const maxMs = Math.max(policy.backoff_max_s * 1000, intervalMs);
+  return backoffDelayMs(k, { initialMs: intervalMs, maxMs, ...jitter });
 }

@@ -87,12 +87,13 @@ Deno.test("nextHealth: delay is the interval while up, doubles while down, cappe
   ]);
 });
 
-Deno.test("nextHealth: jitter from the injected random() stays within ±jitter and under the cap", () => {
+Deno.test("nextHealth: jitter from the injected random() stays within -jitter and under the cap", () => {
   const base = { ...policy, jitter: 0.2 };
   const up: HealthState = { status: "healthy", consecutiveFailures: 0, consecutiveSuccesses: 1 };
+  // The shared backoff formula: uniform in [interval·(1 − jitter), interval], never later.
   assert.equal(nextCheckDelayMs(up, { ...base, random: () => 0 }), 8_000);
-  assert.equal(nextCheckDelayMs(up, { ...base, random: () => 0.5 }), 10_000);
-  assert.equal(nextCheckDelayMs(up, { ...base, random: () => 0.999999 }), 12_000);
+  assert.equal(nextCheckDelayMs(up, { ...base, random: () => 0.5 }), 9_000);
+  assert.equal(nextCheckDelayMs(up, { ...base, random: () => 0.999999 }), 10_000);
   const deepDown: HealthState = {
     status: "unhealthy",
     consecutiveFailures: 50,
@@ -106,7 +107,7 @@ Deno.test("nextHealth: jitter from the injected random() stays within ±jitter a
     consecutiveFailures: 10_000,
     consecutiveSuccesses: 0,
   };
-  assert.equal(nextCheckDelayMs(forever, base), 60_000);
+  assert.equal(nextCheckDelayMs(forever, base), 54_000); // random 0.5: 60 s · (1 − 0.2 · 0.5)
 });
 
 Deno.test("nextHealth: does not mutate its input", () => {

@@ -34,15 +34,8 @@ export {
   type RouterOptions,
   type RouterStats,
 } from "./router.ts";
-export {
-  LOCAL_TENANT,
-  type SlugEntry,
-  SlugEntrySchema,
-  SlugTable,
-  SlugTableSchema,
-  type SlugTarget,
-} from "./slugs.ts";
-export { compileModelFilter, filterModels } from "./globs.ts";
+export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
+export { compileModelFilter } from "./globs.ts";
 export {
   type HealthEvent,
   type HealthPolicy,
@@ -59,7 +52,16 @@ export {
   type ProbeOptions,
   type ProbeResult,
 } from "./discovery.ts";
-export { type Clock, systemClock } from "./clock.ts";
+export { type Dialect, dialectOf, DIALECTS, type ServerKind } from "./dialects.ts";
+export {
+  type Fingerprint,
+  fingerprint,
+  FINGERPRINT_PATHS,
+  type FingerprintPath,
+  type Observation,
+  type Observations,
+} from "./fingerprint.ts";
+export { type IdentifyOptions, identifyServer } from "./identify.ts";
 export type {
   AcquireOptions,
   AcquireResult,

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import type { EndpointConfig, EndpointKind, HealthConfig, ProxyConfig } from "../config/schema.ts";
-import { identifyServer } from "../discover/identify.ts";
+import type { EndpointConfig, EndpointKind, HealthConfig, ProxyConfig } from "../config/mod.ts";
+import { identifyServer } from "./identify.ts";
 import { type DataPlaneMetrics, getLogger } from "../telemetry/mod.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { serverRoot } from "./_http.ts";
+import { type Clock, systemClock } from "../timing/mod.ts";
+import { serverRoot } from "../http/mod.ts";
 import type { Capacity } from "./capacity.ts";
 import { dialectOf, type ServerKind } from "./dialects.ts";
 import {

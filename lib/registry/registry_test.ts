@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
+import { fakeClock } from "../../tests/helpers/fake_clock.ts";
 import { resetSync } from "@logtape/logtape";
 import type { EndpointConfig, HealthConfig } from "../config/schema.ts";
 import { createDataPlaneMetrics, Registry, setupLogging } from "../telemetry/mod.ts";
-import type { Clock } from "./clock.ts";
 import { EndpointRegistry, type EndpointRegistryOptions } from "./registry.ts";
 
 const health: HealthConfig = {
@@ -15,17 +14,6 @@ const health: HealthConfig = {
   backoff_max_s: 80,
 };
 const proxy = { queue_max: 4, queue_timeout_ms: 5000 };
-
-function fakeClock() {
-  const fake = FakeTimers.createClock(1_700_000_000_000);
-  const clock: Clock = {
-    now: () => fake.now,
-    wallNow: () => fake.now,
-    setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
-    clearTimeout: (h) => fake.clearTimeout(h as FakeTimers.TimerId),
-  };
-  return { fake, clock };
-}
 
 /** A scripted upstream world: per endpoint host, either a model list or "down". */
 function world() {
@@ -66,7 +54,7 @@ async function flush(): Promise<void> {
 }
 
 function build(w: ReturnType<typeof world>, extra: Partial<EndpointRegistryOptions> = {}) {
-  const { fake, clock } = fakeClock();
+  const { fake, clock } = fakeClock(1_700_000_000_000);
   w.setNow(() => fake.now - 1_700_000_000_000);
   const metrics = createDataPlaneMetrics(new Registry());
   const registry = new EndpointRegistry({
@@ -77,7 +65,7 @@ function build(w: ReturnType<typeof world>, extra: Partial<EndpointRegistryOptio
     metrics,
     fetch: w.fetch,
     clock,
-    random: () => 0.5, // jitter factor 1: exact schedule
+    random: () => 1, // the top of the jitter range: the exact schedule
     ...extra,
   });
   return { registry, fake, metrics };

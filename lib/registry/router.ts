@@ -10,7 +10,7 @@
  */
 import type { DataPlaneMetrics } from "../telemetry/mod.ts";
 import { type GaugeSeries, gaugeSeries } from "../telemetry/mod.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../timing/mod.ts";
 import type { SlugTable, SlugTarget } from "./slugs.ts";
 import type {
   AcquireOptions,

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
+import { fakeClock } from "../../tests/helpers/fake_clock.ts";
 import fc from "fast-check";
-import type { Clock } from "./clock.ts";
 import { LeastOutstandingRouter, type RouteEndpoint, type RouterOptions } from "./router.ts";
 import { SlugTable } from "./slugs.ts";
 import type { AcquireResult, Lease, LeaseOutcome } from "./types.ts";
@@ -27,22 +26,11 @@ function ep(
   };
 }
 
-function fakeClock() {
-  const fake = FakeTimers.createClock(0);
-  const clock: Clock = {
-    now: () => fake.now,
-    wallNow: () => fake.now,
-    setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
-    clearTimeout: (h) => fake.clearTimeout(h as FakeTimers.TimerId),
-  };
-  return { fake, clock };
-}
-
 function setup(
   endpoints: TestEndpoint[],
   opts: Partial<RouterOptions> & { table?: SlugTable } = {},
 ) {
-  const { fake, clock } = fakeClock();
+  const { fake, clock } = fakeClock(0);
   const outcomes: [string, LeaseOutcome][] = [];
   const router = new LeastOutstandingRouter({
     endpoints: () => endpoints,

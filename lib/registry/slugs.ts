@@ -8,16 +8,7 @@
  * @module
  */
 import { z } from "zod";
-
-export const SlugEntrySchema = z.strictObject({
-  /** What clients put in `"model"`; opaque to labman. */
-  slug: z.string().min(1).max(512),
-  tenant: z.string().min(1).max(256),
-  /** Endpoint name to pin the slug to; absent = any endpoint that serves `model`. */
-  endpoint: z.string().min(1).max(64).optional(),
-  /** Model id as the endpoint knows it (rewritten into the upstream body). */
-  model: z.string().min(1).max(512),
-});
+import { type SlugEntry, SlugEntrySchema } from "../control/mod.ts";
 
 /** The message format: an array of entries with unique slugs. */
 export const SlugTableSchema = z.array(SlugEntrySchema).superRefine((entries, ctx) => {
@@ -35,8 +26,6 @@ export const SlugTableSchema = z.array(SlugEntrySchema).superRefine((entries, ct
     }
   });
 });
-
-export type SlugEntry = z.infer<typeof SlugEntrySchema>;
 
 /** Where a slug points. */
 export interface SlugTarget {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { HeartbeatResponseSchema } from "../control/mod.ts";
 import { SlugTable, SlugTableSchema } from "./slugs.ts";
 
 Deno.test("SlugTable: identity by default (local mode)", () => {
@@ -57,10 +58,22 @@ Deno.test("SlugTable: a bad message is refused and the current table stays", () 
   assert.deepEqual(t.resolve("keep"), { tenant: "t", model: "m" });
 });
 
-Deno.test("SlugTableSchema: message format is an array of strict {slug, tenant, endpoint?, model}", () => {
+Deno.test("SlugTableSchema: an array of the control plane's {slug, tenant, endpoint?, model}", () => {
   assert.equal(SlugTableSchema.safeParse([{ slug: "s", tenant: "t", model: "m" }]).success, true);
+  // Same entry schema as the heartbeat answer: a newer control plane's extra field is dropped,
+  // never carried into the Worker, and the limits agree (a 512-char slug passes both).
+  const extra = SlugTableSchema.safeParse([{ slug: "s", tenant: "t", model: "m", extra: 1 }]);
+  assert.deepEqual(extra.data, [{ slug: "s", tenant: "t", model: "m" }]);
+  const long = [{ slug: "s".repeat(512), tenant: "t", model: "m" }];
+  assert.equal(SlugTableSchema.safeParse(long).success, true);
   assert.equal(
-    SlugTableSchema.safeParse([{ slug: "s", tenant: "t", model: "m", extra: 1 }]).success,
+    HeartbeatResponseSchema.safeParse({ desired_state: "active", slugs: long }).success,
+    true,
+  );
+  long[0].slug += "s";
+  assert.equal(SlugTableSchema.safeParse(long).success, false);
+  assert.equal(
+    HeartbeatResponseSchema.safeParse({ desired_state: "active", slugs: long }).success,
     false,
   );
   assert.equal(SlugTableSchema.safeParse([{ slug: "s", tenant: "t" }]).success, false);

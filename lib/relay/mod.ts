@@ -18,3 +18,8 @@ export { type PortmanServer, startPortmanServer } from "./portman_server.ts";
 export { BoundedQueue, type OverflowPolicy } from "./bounded_queue.ts";
 export { ensurePortmanSecret } from "./secret.ts";
 export { checkWebsocketUrl } from "./ws_url.ts";
+export { createRelayMetrics } from "./metrics.ts";
+// `labman dev` shows the relay end to end with a stand-in Portman client: product code, not a
+// test double.
+export { type FakePortman, startFakePortman } from "./fake_portman.ts";
+export { freePortSync } from "./free_port.ts";

@@ -174,7 +174,9 @@ export function startPortmanServer(options: PortmanServerOptions): Promise<Portm
     socket.onmessage = (ev) => {
       let cmd: { command?: unknown; kinds?: unknown };
       try {
-        if (typeof ev.data !== "string" || ev.data.length > 65_536) throw new Error("too large");
+        if (typeof ev.data !== "string" || ev.data.length > 65_536) {
+          throw new Error("Cannot parse the command: not text or too large");
+        }
         cmd = JSON.parse(ev.data);
       } catch {
         sendObserver(o, { event: "error", code: "INVALID_COMMAND", message: "send JSON commands" });

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { PortmanConfig } from "../config/schema.ts";
-import type { SlugEntry } from "../control/schema.ts";
+import type { PortmanConfig } from "../config/mod.ts";
+import type { SlugEntry } from "../control/mod.ts";
 import type { Envelope } from "../protocol/mod.ts";
 import { type PortmanServer, startPortmanServer } from "./portman_server.ts";
 import { type AgentInfo, RelayRouter } from "./router.ts";

@@ -15,7 +15,7 @@ import {
   makeEnvelope,
   ProtocolError,
 } from "../protocol/mod.ts";
-import type { SlugEntry } from "../control/schema.ts";
+import type { SlugEntry } from "../control/mod.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import { BoundedQueue } from "./bounded_queue.ts";
 
@@ -321,14 +321,16 @@ export class RelayRouter {
 
     if (env.kind === "update_registry" && this.#forLabman(env)) {
       await this.#local(env, async () => {
-        if (!this.#o.onUpdateRegistry) throw new Error("this node does not route by slug");
+        if (!this.#o.onUpdateRegistry) {
+          throw new Error("Cannot apply update_registry: this node does not route by slug");
+        }
         await this.#o.onUpdateRegistry(env.payload.slugs as SlugEntry[]);
       });
       return undefined;
     }
     if (env.kind === "drain" && this.#forLabman(env)) {
       await this.#local(env, async () => {
-        if (!this.#o.onDrain) throw new Error("drain is not wired");
+        if (!this.#o.onDrain) throw new Error("Cannot drain: draining is not wired on this node");
         await this.#o.onDrain(String(env.payload.reason ?? "requested by the control plane"));
       });
       // Portman drains too: it runs the workloads behind the proxy.

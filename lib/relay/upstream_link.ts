@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { backoffDelayMs } from "../control/backoff.ts";
+import { backoffDelayMs } from "../timing/mod.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import { BoundedQueue } from "./bounded_queue.ts";
 import { connectWs, type WsClient, WsHandshakeError } from "./ws_client.ts";

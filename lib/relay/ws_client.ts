@@ -135,9 +135,11 @@ async function readHead(
   const buf = new Uint8Array(16_384);
   let len = 0;
   while (len < buf.byteLength) {
-    if (signal.aborted) throw new Error("WebSocket handshake timed out");
+    if (signal.aborted) throw new Error("Cannot open the WebSocket: the handshake timed out");
     const n = await conn.read(buf.subarray(len));
-    if (n === null) throw new Error("connection closed during the WebSocket handshake");
+    if (n === null) {
+      throw new Error("Cannot open the WebSocket: the connection closed during the handshake");
+    }
     len += n;
     const text = new TextDecoder().decode(buf.subarray(0, len));
     const end = text.indexOf("\r\n\r\n");
@@ -146,7 +148,7 @@ async function readHead(
       return { head: text.slice(0, end), rest: buf.slice(headBytes, len) };
     }
   }
-  throw new Error("WebSocket handshake response headers exceed 16 KiB");
+  throw new Error("Cannot open the WebSocket: the response headers exceed 16 KiB");
 }
 
 function open(conn: Deno.Conn, initial: Uint8Array, options: WsClientOptions): WsClient {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { cidrOverlaps, parseCidr } from "../config/_ip.ts";
+import { cidrOverlaps, parseCidr } from "../net/mod.ts";
 
 /** Null when `url` may be dialled; otherwise why not, with the fix. */
 export function checkWebsocketUrl(

@@ -85,21 +85,6 @@ export async function dummyKeysConfig(
   });
 }
 
-/** Polls `cond` on real time until it holds or `timeoutMs` passes. */
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Routes labman logs (debug and up, JSON lines) into the returned array. */
 export function captureLogs(): string[] {
   const lines: string[] = [];

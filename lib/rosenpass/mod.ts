@@ -26,9 +26,9 @@ export { renderRosenpassConfig, type RosenpassConfigInput } from "./config_file.
 export { parseRosenpassOutputLine, type RosenpassOutput } from "./output_parser.ts";
 export { parseRosenpassKey, readRosenpassKey } from "./read_key.ts";
 export { decidePsk, type GuardPolicy, type PqState } from "./psk_guard.ts";
-export type { Clock } from "./clock.ts";
 export type { RosenpassChild, SpawnRosenpass } from "./child.ts";
 export {
+  type PskTarget,
   randomPsk,
   type RosenpassStatus,
   RosenpassSupervisor,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type Clock, realClock } from "./clock.ts";
+import { type Clock, systemClock } from "../timing/mod.ts";
 
 /** Post-quantum state of the tunnel. */
 export type PqState = "waiting" | "active" | "stale" | "disabled";
@@ -133,7 +133,7 @@ export class PskGuard {
   constructor(
     policy: GuardPolicy,
     onDecision: (d: GuardDecision, event: GuardEvent) => void,
-    clock: Clock = realClock,
+    clock: Clock = systemClock,
   ) {
     if (!(policy.keyLifetimeMs > 0) || !(policy.maxDownMs > 0)) {
       throw new RangeError(

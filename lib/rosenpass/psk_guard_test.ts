@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
+import { fakeClock } from "../../tests/helpers/fake_clock.ts";
 import {
   decidePsk,
   type GuardEvent,
@@ -177,11 +177,11 @@ Deno.test("no PSK ever outlives the lifetime without an exchange (random walk)",
 });
 
 Deno.test("PskGuard fires ticks at the deadline and stops cleanly", async () => {
-  const clock = FakeTimers.createClock(0);
+  const { fake: clock, clock: guardClock } = fakeClock(0);
   const seen: string[] = [];
   const guard = new PskGuard({ keyLifetimeMs: 3_000, maxDownMs: 1_000 }, (d, e) => {
     if (d.installRandom) seen.push(`${e}:${d.installRandom}`);
-  }, { now: () => clock.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout });
+  }, guardClock);
   guard.handle("start");
   await clock.tickAsync(2_999);
   assert.deepEqual(seen, ["start:start"]);

@@ -7,10 +7,10 @@
  */
 import { join } from "node:path";
 import { Registry } from "prom-client";
-import type { RosenpassConfig } from "../config/schema.ts";
-import { backoffDelayMs } from "../control/backoff.ts";
+import type { RosenpassConfig } from "../config/mod.ts";
+import { backoffDelayMs, type Clock, systemClock } from "../timing/mod.ts";
 import { getLogger, type Logger } from "../telemetry/mod.ts";
-import type { Base64Key, WireGuardBackend } from "../wireguard/types.ts";
+import type { Base64Key } from "../wireguard/mod.ts";
 import {
   type ChildExit,
   forEachLine,
@@ -18,7 +18,6 @@ import {
   type SpawnRosenpass,
   spawnRosenpass,
 } from "./child.ts";
-import { type Clock, realClock } from "./clock.ts";
 import { renderRosenpassConfig } from "./config_file.ts";
 import { checkRosenpassKeyFiles } from "./keys.ts";
 import { createRosenpassMetrics, type RosenpassMetrics } from "./metrics.ts";
@@ -28,10 +27,22 @@ import { readRosenpassKey } from "./read_key.ts";
 import { resolveRosenpassBinary } from "./resolve_binary.ts";
 import { reapStaleRosenpass } from "./stale_child.ts";
 
+/**
+ * Where negotiated PSKs go: labmand passes the WireGuard `setPeerPsk` function bound to its
+ * backend; tests record. `dropSession` asks for the peer's live session to be discarded.
+ */
+export interface PskTarget {
+  setPeerPsk(
+    iface: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: { dropSession?: boolean },
+  ): Promise<void>;
+}
+
 export interface RosenpassSupervisorOptions {
   config: RosenpassConfig;
-  /** Only `setPeerPsk` is used. */
-  backend: Pick<WireGuardBackend, "setPeerPsk">;
+  backend: PskTarget;
   /** WireGuard interface the PSK belongs to. */
   iface: string;
   /** WireGuard public key of the peer whose PSK rosenpass negotiates. */
@@ -111,7 +122,7 @@ export class RosenpassSupervisor {
 
   constructor(options: RosenpassSupervisorOptions) {
     this.#o = options;
-    this.#clock = options.clock ?? realClock;
+    this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? getLogger("rosenpass");
     this.#spawn = options.spawn ?? spawnRosenpass;
     this.#stateDir = options.config.state_dir;

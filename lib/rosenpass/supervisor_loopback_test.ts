@@ -3,12 +3,13 @@
  * node initiates (it has the control plane's endpoint), the control plane side only responds.
  */
 import assert from "node:assert/strict";
+import { until } from "../../tests/helpers/wait.ts";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { RosenpassSchema } from "../config/schema.ts";
 import { generateRosenpassKeys } from "./keys.ts";
 import { randomPsk, RosenpassSupervisor } from "./supervisor.ts";
-import { RecordingBackend, waitFor } from "./_test_helpers.ts";
+import { RecordingBackend } from "./_test_helpers.ts";
 
 const ZERO = btoa("\0".repeat(32));
 
@@ -79,24 +80,24 @@ Deno.test("loopback: real rosenpass pair agrees on PSKs, fails closed and recove
     // 1. Random PSKs first, then the same exchanged PSK on both sides.
     await cp.start();
     await node.start();
-    await waitFor(() => nodeBackend.psks.length > 0 && cpBackend.psks.length > 0, "start PSKs");
+    await until(() => nodeBackend.psks.length > 0 && cpBackend.psks.length > 0, "start PSKs");
     const nodeStart = nodeBackend.psks[0]!.psk;
     const cpStart = cpBackend.psks[0]!.psk;
     assert.notEqual(nodeStart, cpStart);
     assert.notEqual(nodeStart, ZERO);
     assert.notEqual(cpStart, ZERO);
-    await waitFor(agreed, "the first exchange on both sides", 10_000);
+    await until(agreed, "the first exchange on both sides", 10_000);
     assert.ok(node.status().exchanges >= 1 && cp.status().exchanges >= 1);
     assert.notEqual(nodeBackend.last, nodeStart);
     assert.equal(nodeBackend.psks.at(-1)!.peer, cpWg);
     assert.equal(cpBackend.psks.at(-1)!.peer, nodeWg);
 
     // 2. The peer's rosenpass dies: within the guard lifetime the node gets a fresh random PSK.
-    await waitFor(agreed, "agreement before the kill", 10_000);
+    await until(agreed, "agreement before the kill", 10_000);
     const lastShared = nodeBackend.last!;
     Deno.kill(cp.pid!, "SIGKILL");
     await cp.stop();
-    await waitFor(() => nodeBackend.last !== lastShared, "the node's fail-closed PSK", 8_000);
+    await until(() => nodeBackend.last !== lastShared, "the node's fail-closed PSK", 8_000);
     const failClosed = nodeBackend.last!;
     assert.notEqual(failClosed, ZERO);
     assert.ok(
@@ -109,7 +110,7 @@ Deno.test("loopback: real rosenpass pair agrees on PSKs, fails closed and recove
     const cpExchangesBefore = cp.status().exchanges;
     cp = makeCp();
     await cp.start();
-    await waitFor(
+    await until(
       () => cp!.status().exchanges >= 1 && agreed(),
       "re-agreement after restart",
       15_000,
@@ -119,11 +120,11 @@ Deno.test("loopback: real rosenpass pair agrees on PSKs, fails closed and recove
     assert.equal(node.status().restarts, 0);
 
     // 4. The node's own rosenpass is killed: restarted once, exchanges resume.
-    await waitFor(agreed, "agreement before killing the node child", 10_000);
+    await until(agreed, "agreement before killing the node child", 10_000);
     const nodeExchanges = node.status().exchanges;
     Deno.kill(node.pid!, "SIGKILL");
-    await waitFor(() => node!.status().restarts === 1, "the node child restart", 5_000);
-    await waitFor(
+    await until(() => node!.status().restarts === 1, "the node child restart", 5_000);
+    await until(
       () => node!.status().exchanges > nodeExchanges && agreed(),
       "exchanges after the node restart",
       15_000,

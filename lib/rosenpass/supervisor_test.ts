@@ -1,32 +1,16 @@
 import assert from "node:assert/strict";
+import { until } from "../../tests/helpers/wait.ts";
+import { fakeClock } from "../../tests/helpers/fake_clock.ts";
 import { join } from "node:path";
-import FakeTimers from "@sinonjs/fake-timers";
 import { Registry } from "prom-client";
 import { RosenpassSchema } from "../config/schema.ts";
-import type { Clock } from "./clock.ts";
 import { randomPsk, RosenpassSupervisor } from "./supervisor.ts";
-import {
-  captureLogs,
-  dummyKeysConfig,
-  FakeChild,
-  RecordingBackend,
-  waitFor,
-} from "./_test_helpers.ts";
+import { captureLogs, dummyKeysConfig, FakeChild, RecordingBackend } from "./_test_helpers.ts";
 
 const PEER_WG = "mK9e4mfk1J/h7rWcmV8r7bU3i6J1oC4r3a8ZqQn0pHs=";
 const RP_PEER = "R17t+AZgNBNZy/Ig9sHD5JcrsfifVGRTJsPs18mcbZ0=";
 const KEY_A = "t5yNRAek1BRrQJ+yGzm3lmthFi0mr1XA5/IfdtYhruo=";
 const KEY_B = "daH4Ej6hEhRFYSTF+82/pn43hFd4PHyZcS8/nkFEkW0=";
-
-function fakeClock() {
-  const fc = FakeTimers.createClock(1_000_000);
-  const clock: Clock = {
-    now: () => fc.now,
-    setTimeout: (fn, ms) => fc.setTimeout(fn, ms),
-    clearTimeout: (id) => fc.clearTimeout(id as FakeTimers.TimerId),
-  };
-  return { fc, clock };
-}
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir();
@@ -43,7 +27,7 @@ function line(path: string, status = "exchanged"): string {
 
 Deno.test("supervisor restarts a crashing child with bounded jittered backoff", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const backend = new RecordingBackend();
     const registry = new Registry();
@@ -67,14 +51,14 @@ Deno.test("supervisor restarts a crashing child with bounded jittered backoff", 
     try {
       await sup.start();
       assert.equal(children.length, 1);
-      await waitFor(() => backend.psks.length === 1, "the start PSK");
+      await until(() => backend.psks.length === 1, "the start PSK");
       assert.equal(sup.status().state, "waiting");
 
       // Delays for attempts 0..4: caps 1000, 2000, 4000, 8000, 8000 → half each with random()=0.
       const expected = [500, 1_000, 2_000, 4_000, 4_000];
       for (const [i, delay] of expected.entries()) {
         children.at(-1)!.exit(1);
-        await waitFor(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
+        await until(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
         await fc.tickAsync(delay - 1);
         assert.equal(children.length, i + 1, `spawned early on attempt ${i}`);
         await fc.tickAsync(1);
@@ -89,10 +73,10 @@ Deno.test("supervisor restarts a crashing child with bounded jittered backoff", 
       // A successful exchange resets the backoff.
       await Deno.writeTextFile(sup.keyOutPath, KEY_A);
       children.at(-1)!.emit(line(sup.keyOutPath));
-      await waitFor(() => backend.last === KEY_A, "the exchanged key");
+      await until(() => backend.last === KEY_A, "the exchanged key");
       assert.equal(sup.status().state, "active");
       children.at(-1)!.exit(1);
-      await waitFor(() => sup.status().restarts === 6, "restart 6");
+      await until(() => sup.status().restarts === 6, "restart 6");
       await fc.tickAsync(500);
       assert.equal(children.length, 7);
     } finally {
@@ -105,7 +89,7 @@ Deno.test("supervisor restarts a crashing child with bounded jittered backoff", 
 
 Deno.test("supervisor applies exchanged keys, fails closed on stale and on expiry", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const backend = new RecordingBackend();
     const registry = new Registry();
@@ -130,14 +114,14 @@ Deno.test("supervisor applies exchanged keys, fails closed on stale and on expir
       assert.match(cfg, /endpoint = "127\.0\.0\.1:9"/);
       assert.equal((await Deno.stat(sup.configPath)).mode! & 0o777, 0o600);
       assert.equal((await Deno.stat(join(root, "state"))).mode! & 0o777, 0o700);
-      await waitFor(() => backend.psks.length === 1, "the start PSK");
+      await until(() => backend.psks.length === 1, "the start PSK");
       const startPsk = backend.last!;
       assert.equal(atob(startPsk).length, 32);
       assert.deepEqual(backend.psks[0], { iface: "labman0", peer: PEER_WG, psk: startPsk });
 
       await Deno.writeTextFile(sup.keyOutPath, KEY_A);
       children[0]!.emit(line(sup.keyOutPath));
-      await waitFor(() => backend.last === KEY_A, "KEY_A applied");
+      await until(() => backend.last === KEY_A, "KEY_A applied");
       assert.deepEqual(
         { ...sup.status(), psk_age_s: null },
         { state: "active", psk_age_s: null, exchanges: 1, restarts: 0 },
@@ -147,7 +131,7 @@ Deno.test("supervisor applies exchanged keys, fails closed on stale and on expir
 
       // rosenpass says stale: a fresh random PSK, not the old key and not rosenpass's file.
       children[0]!.emit(line(sup.keyOutPath, "stale"));
-      await waitFor(() => backend.psks.length === 3, "the stale PSK");
+      await until(() => backend.psks.length === 3, "the stale PSK");
       assert.notEqual(backend.last, KEY_A);
       assert.notEqual(backend.last, startPsk);
       assert.equal(sup.status().state, "stale");
@@ -155,13 +139,13 @@ Deno.test("supervisor applies exchanged keys, fails closed on stale and on expir
       // New exchange, then silence past the lifetime: random PSK and a re-initiation.
       await Deno.writeTextFile(sup.keyOutPath, KEY_B);
       children[0]!.emit(line(sup.keyOutPath));
-      await waitFor(() => backend.last === KEY_B, "KEY_B applied");
+      await until(() => backend.last === KEY_B, "KEY_B applied");
       await fc.tickAsync(3_000);
-      await waitFor(() => backend.psks.length === 5, "the expiry PSK");
+      await until(() => backend.psks.length === 5, "the expiry PSK");
       assert.notEqual(backend.last, KEY_B);
       assert.equal(sup.status().state, "stale");
       assert.deepEqual(children[0]!.kills, ["SIGTERM"]);
-      await waitFor(() => children.length === 2, "re-initiating child");
+      await until(() => children.length === 2, "re-initiating child");
       assert.equal(sup.status().restarts, 0, "a deliberate re-initiation is not a crash restart");
 
       const metrics = await registry.metrics();
@@ -180,7 +164,7 @@ Deno.test("supervisor applies exchanged keys, fails closed on stale and on expir
 Deno.test("supervisor ignores unexpected lines, foreign key files and bad keys", async () => {
   await withRoot(async (root) => {
     const logs = captureLogs();
-    const { clock } = fakeClock();
+    const { clock } = fakeClock(1_000_000);
     const child = new FakeChild();
     const backend = new RecordingBackend();
     const sup = new RosenpassSupervisor({
@@ -193,7 +177,7 @@ Deno.test("supervisor ignores unexpected lines, foreign key files and bad keys",
     });
     try {
       await sup.start();
-      await waitFor(() => backend.psks.length === 1, "the start PSK");
+      await until(() => backend.psks.length === 1, "the start PSK");
       const other = join(root, "other.osk");
       await Deno.writeTextFile(other, KEY_A);
       child.emit("output-key peer garbage");
@@ -201,8 +185,8 @@ Deno.test("supervisor ignores unexpected lines, foreign key files and bad keys",
       await Deno.writeTextFile(sup.keyOutPath, "not a key at all");
       child.emit(line(sup.keyOutPath));
       child.emitErr("[ERROR rosenpass] something on stderr");
-      await waitFor(() => sup.rejectedKeys === 1, "the rejected key");
-      await waitFor(() => logs.some((l) => l.includes("something on stderr")), "stderr log");
+      await until(() => sup.rejectedKeys === 1, "the rejected key");
+      await until(() => logs.some((l) => l.includes("something on stderr")), "stderr log");
       assert.equal(backend.psks.length, 1, "nothing but the start PSK was applied");
       assert.equal(sup.status().exchanges, 0);
       assert.ok(logs.some((l) => l.includes("Ignoring unexpected rosenpass output")));
@@ -276,11 +260,11 @@ exec sleep 30
     });
     try {
       await sup.start();
-      await waitFor(() => backend.last === KEY_A, "the good key", 5_000);
+      await until(() => backend.last === KEY_A, "the good key", 5_000);
       assert.equal(backend.psks.length, 2, "start PSK, then KEY_A; never the garbage");
       assert.equal(sup.rejectedKeys, 1);
       assert.ok(logs.some((l) => l.includes("Rejected rosenpass key")));
-      await waitFor(() => logs.some((l) => l.includes("surprise")), "unexpected line logged");
+      await until(() => logs.some((l) => l.includes("surprise")), "unexpected line logged");
       // The child runs under umask 077.
       assert.equal((await Deno.stat(keyOut)).mode! & 0o077, 0);
       assert.ok(sup.pid !== null);
@@ -310,7 +294,7 @@ Deno.test("bad restart backoff bounds fail at construction", async () => {
 
 Deno.test("supervisor: onInstalled fires only after the key write finished; reinitiate keeps the key; stop leaves no key material", async () => {
   await withRoot(async (root) => {
-    const { clock } = fakeClock();
+    const { clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const writes: { psk: string; dropSession: boolean; done: boolean }[] = [];
     let release: () => void = () => {};
@@ -341,15 +325,15 @@ Deno.test("supervisor: onInstalled fires only after the key write finished; rein
     });
     try {
       await sup.start();
-      await waitFor(() => installed.length === 1, "the start PSK");
+      await until(() => installed.length === 1, "the start PSK");
       assert.deepEqual(installed[0], { kind: "random", writeDone: true });
       await Deno.writeTextFile(sup.keyOutPath, KEY_A);
       children[0]!.emit(line(sup.keyOutPath));
-      await waitFor(() => writes.some((w) => w.psk === KEY_A), "the exchanged key's write");
+      await until(() => writes.some((w) => w.psk === KEY_A), "the exchanged key's write");
       await new Promise((r) => setTimeout(r, 20));
       assert.equal(installed.length, 1, "announced before the write completed");
       release();
-      await waitFor(() => installed.length === 2, "the exchanged key announced");
+      await until(() => installed.length === 2, "the exchanged key announced");
       assert.deepEqual(installed[1], { kind: "exchanged", writeDone: true });
 
       await sup.reinitiate();
@@ -367,7 +351,7 @@ Deno.test("supervisor: onInstalled fires only after the key write finished; rein
 
 Deno.test("supervisor: the default restart delay is capped at 5 s, so a returning link is used at once", async () => {
   await withRoot(async (root) => {
-    const { fc, clock } = fakeClock();
+    const { fake: fc, clock } = fakeClock(1_000_000);
     const children: FakeChild[] = [];
     const sup = new RosenpassSupervisor({
       config: await dummyKeysConfig(root),
@@ -389,7 +373,7 @@ Deno.test("supervisor: the default restart delay is capped at 5 s, so a returnin
       const delays: number[] = [];
       for (let i = 0; i < 8; i++) {
         children.at(-1)!.exit(1);
-        await waitFor(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
+        await until(() => sup.status().restarts === i + 1, `restart ${i + 1}`);
         let waited = 0;
         while (children.length === i + 1 && waited < 60_000) {
           await fc.tickAsync(100);

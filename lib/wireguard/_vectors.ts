@@ -14,7 +14,9 @@ export function loadVector(file: string): Vector {
 
 export function hexBytes(hex: string): Uint8Array {
   const clean = hex.replace(/\s+/g, "");
-  if (!/^([0-9a-f]{2})*$/.test(clean)) throw new SyntaxError(`bad vector hex: ${hex.slice(0, 40)}`);
+  if (!/^([0-9a-f]{2})*$/.test(clean)) {
+    throw new SyntaxError(`Cannot parse vector hex: ${hex.slice(0, 40)}`);
+  }
   return Uint8Array.from(clean.match(/../g) ?? [], (b) => parseInt(b, 16));
 }
 

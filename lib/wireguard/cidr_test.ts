@@ -1,33 +1,5 @@
 import assert from "node:assert/strict";
-import { formatIp, parseCidr, parseEndpoint, parseIp } from "./cidr.ts";
-
-Deno.test("parseIp/formatIp round trip IPv4 and IPv6 (RFC 5952 output)", () => {
-  const cases: [string, string][] = [
-    ["192.0.2.1", "192.0.2.1"],
-    ["2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"],
-    ["::", "::"],
-    ["::1", "::1"],
-    ["fd00::", "fd00::"],
-    ["1:0:0:2:0:0:0:3", "1:0:0:2::3"],
-    ["::ffff:192.0.2.1", "::ffff:c000:201"],
-    ["1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"],
-  ];
-  for (const [input, out] of cases) assert.equal(formatIp(parseIp(input)!.bytes), out, input);
-  for (
-    const bad of [
-      "256.0.0.1",
-      "1.2.3",
-      "1::2::3",
-      "1:2:3:4:5:6:7:8:9",
-      "g::1",
-      "",
-      "1.2.3.4.5",
-      "[::1]",
-    ]
-  ) {
-    assert.equal(parseIp(bad), undefined, bad);
-  }
-});
+import { parseCidr, parseEndpoint } from "./cidr.ts";
 
 Deno.test("parseCidr and parseEndpoint bounds", () => {
   assert.equal(parseCidr("10.0.0.1").prefixLen, 32);

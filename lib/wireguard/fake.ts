@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { applyDelta } from "./device_state.ts";
+import { encodeKey, publicKeyFromPrivate } from "./keys.ts";
 import type { Base64Key, InterfaceSpec, WgDevice, WgPeer, WireGuardBackend } from "./types.ts";
 
 export class FakeBackend implements WireGuardBackend {
@@ -32,13 +32,18 @@ export class FakeBackend implements WireGuardBackend {
     return Promise.resolve();
   }
 
-  get(name: string): Promise<WgDevice> {
+  async get(name: string): Promise<WgDevice> {
     const cur = this.devices.get(name);
-    if (!cur) return Promise.reject(new Error(`Cannot read ${name}: no such device`));
+    if (!cur) throw new Error(`Cannot read ${name}: no such device`);
     const stats = this.stats.get(name);
     const { replacePeers: _r, ...rest } = cur;
-    return Promise.resolve({
+    // As the kernel does: the public key is derived from the private one.
+    const publicKey = cur.privateKey
+      ? { publicKey: encodeKey(await publicKeyFromPrivate(cur.privateKey)) }
+      : {};
+    return {
       ...structuredClone(rest),
+      ...publicKey,
       peers: cur.peers.map(({ replaceAllowedIps: _x, ...p }) => ({
         lastHandshakeMs: 0,
         rxBytes: 0,
@@ -46,22 +51,20 @@ export class FakeBackend implements WireGuardBackend {
         ...structuredClone(p),
         ...stats?.get(p.publicKey),
       })),
-    });
-  }
-
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: SetPeerPskOptions,
-  ): Promise<void> {
-    return applyPeerPsk(this, name, peerPublicKey, psk, options);
+    };
   }
 
   destroy(name: string): Promise<void> {
     this.calls.push(`destroy ${name}`);
     this.links.delete(name);
     this.devices.delete(name);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.calls.push("close");
+    this.links.clear();
+    this.devices.clear();
     return Promise.resolve();
   }
 }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { formatEndpoint, formatIp, parseCidr, parseEndpoint } from "./cidr.ts";
+import { formatEndpoint, parseCidr, parseEndpoint } from "./cidr.ts";
+import { formatIp } from "../net/mod.ts";
 import { decodeKey, encodeKey } from "./keys.ts";
 import {
   attr,

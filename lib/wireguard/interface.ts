@@ -36,7 +36,7 @@ export function validateInterfaceSpec(spec: InterfaceSpec, device: WgDevice): vo
   const host = addr.family === 4 ? 32 : 128;
   if (!spec.address.includes("/") || addr.prefixLen !== host) {
     throw new RangeError(
-      `wireguard.address "${spec.address}": must be a single /32 (IPv4) or /128 (IPv6) address — labman never takes a subnet (invariant 1)`,
+      `Cannot use wireguard.address "${spec.address}": it must be a single /32 (IPv4) or /128 (IPv6) address — labman never takes a subnet (invariant 1)`,
     );
   }
   const allowed = new Set(peerRoutes(device));
@@ -44,12 +44,12 @@ export function validateInterfaceSpec(spec: InterfaceSpec, device: WgDevice): vo
     const c = canonical(r, "route");
     if (c.endsWith("/0")) {
       throw new RangeError(
-        `route "${r}": labman never adds a default route through the tunnel — remove 0.0.0.0/0 or ::/0 from the control-plane peer's allowed IPs`,
+        `Cannot add route "${r}": labman never adds a default route through the tunnel — remove 0.0.0.0/0 or ::/0 from the control-plane peer's allowed IPs`,
       );
     }
     if (!allowed.has(c)) {
       throw new RangeError(
-        `route "${r}": not an allowed IP of the control-plane peer (${
+        `Cannot add route "${r}": not an allowed IP of the control-plane peer (${
           [...allowed].join(", ") || "none"
         }) — labman only routes the peer's allowed IPs`,
       );

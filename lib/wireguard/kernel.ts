@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { getLogger } from "../telemetry/mod.ts";
 import {
   getDeviceMessage,
@@ -17,7 +16,7 @@ import {
 } from "./genl.ts";
 import { NETLINK_GENERIC, NetlinkSocket } from "./netlink_socket.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
-import type { Base64Key, InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
+import type { InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
 
 const log = getLogger("wireguard", "kernel");
 
@@ -43,6 +42,7 @@ export class KernelBackend implements WireGuardBackend {
   #links: LinkOps;
   #genl: NetlinkSocket;
   #family?: number;
+  #closed = false;
 
   constructor(options: KernelOptions = {}) {
     this.#links = options.links ?? defaultLinkOps();
@@ -83,21 +83,16 @@ export class KernelBackend implements WireGuardBackend {
     return { ...device, name };
   }
 
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: SetPeerPskOptions,
-  ): Promise<void> {
-    return applyPeerPsk(this, name, peerPublicKey, psk, options);
-  }
-
   async destroy(name: string): Promise<void> {
     await this.#links.deleteLink(name);
   }
 
-  close(): void {
-    this.#genl.close();
-    this.#links.close();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#genl.close();
+      this.#links.close();
+    }
+    return Promise.resolve();
   }
 }

@@ -19,7 +19,7 @@ Deno.test({
       await assert.rejects(backend.get("lmkern0"), /Cannot resolve genl family wireguard: ENOENT/);
       await backend.destroy("lmkern0");
     } finally {
-      backend.close();
+      await backend.close();
     }
   },
 });

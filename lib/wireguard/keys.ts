@@ -101,10 +101,6 @@ export function decodeKey(text: string, what = "key"): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
-export function isValidKey(text: string): boolean {
-  return B64_KEY.test(text);
-}
-
 function base64UrlDecode(s: string): Uint8Array {
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "=");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

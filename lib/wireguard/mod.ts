@@ -28,7 +28,6 @@ export {
   encodeKey,
   generateKeyPair,
   generatePresharedKey,
-  isValidKey,
   type KeyPair,
   type KeyPaths,
   keyPathsIn,
@@ -58,6 +57,6 @@ export {
 } from "./interface.ts";
 export { UserspaceBackend, type UserspaceOptions } from "./userspace.ts";
 export { KernelBackend, type KernelOptions } from "./kernel.ts";
-export { FakeBackend } from "./fake.ts";
+export { pskTarget, setPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 export { UapiError } from "./uapi.ts";
 export { NetlinkError } from "./nlmsg.ts";

@@ -8,15 +8,20 @@
  *
  * @module
  */
-import type { Base64Key, WgDevice, WireGuardBackend } from "./types.ts";
+import type { Base64Key, WireGuardBackend } from "./types.ts";
 
 export interface SetPeerPskOptions {
   /** Drop the peer's current session so the new PSK takes effect at once. @default false */
   dropSession?: boolean;
 }
 
-export async function applyPeerPsk(
-  backend: Pick<WireGuardBackend, "get"> & { set(device: WgDevice): Promise<void> },
+/**
+ * Sets one peer's PSK (Rosenpass rotation) through any backend's `get`/`set`: update-only, so a
+ * PSK for an unknown peer never creates one. With `dropSession` the peer's current session is
+ * discarded too, so a fail-closed key stops traffic at once rather than at the next rekey.
+ */
+export async function setPeerPsk(
+  backend: Pick<WireGuardBackend, "get" | "set">,
   name: string,
   peerPublicKey: Base64Key,
   psk: Base64Key,
@@ -47,4 +52,19 @@ export async function applyPeerPsk(
       replaceAllowedIps: true,
     }],
   });
+}
+
+/** {@linkcode setPeerPsk} bound to `backend`: what the Rosenpass supervisor writes PSKs into. */
+export function pskTarget(backend: Pick<WireGuardBackend, "get" | "set">): {
+  setPeerPsk(
+    name: string,
+    peerPublicKey: Base64Key,
+    psk: Base64Key,
+    options?: SetPeerPskOptions,
+  ): Promise<void>;
+} {
+  return {
+    setPeerPsk: (name, peerPublicKey, psk, options) =>
+      setPeerPsk(backend, name, peerPublicKey, psk, options),
+  };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { FakeBackend } from "./fake.ts";
+import { setPeerPsk } from "./peer_psk.ts";
 import { encodeKey } from "./keys.ts";
 
 const key = (n: number) => encodeKey(new Uint8Array(32).fill(n));
@@ -24,7 +25,7 @@ async function fixture() {
 Deno.test("setPeerPsk: a rotation only changes the PSK and keeps the session", async () => {
   const b = await fixture();
   const before = b.calls.length;
-  await b.setPeerPsk("lm0", key(1), key(3));
+  await setPeerPsk(b, "lm0", key(1), key(3));
   assert.equal(b.calls.length - before, 1, "one update-only set");
   const peer = (await b.get("lm0")).peers[0];
   assert.equal(peer.presharedKey, key(3));
@@ -34,7 +35,7 @@ Deno.test("setPeerPsk: a rotation only changes the PSK and keeps the session", a
 Deno.test("setPeerPsk with dropSession removes and re-adds the peer with its config and the new PSK", async () => {
   const b = await fixture();
   const before = b.calls.length;
-  await b.setPeerPsk("lm0", key(1), key(4), { dropSession: true });
+  await setPeerPsk(b, "lm0", key(1), key(4), { dropSession: true });
   assert.equal(b.calls.length - before, 2, "remove, then re-add");
   const peers = (await b.get("lm0")).peers;
   assert.equal(peers.length, 1);
@@ -43,7 +44,7 @@ Deno.test("setPeerPsk with dropSession removes and re-adds the peer with its con
   assert.equal(peers[0].persistentKeepaliveS, 25);
   assert.deepEqual(peers[0].allowedIps, ["10.90.0.1/32"]);
   await assert.rejects(
-    b.setPeerPsk("lm0", key(9), key(4), { dropSession: true }),
+    setPeerPsk(b, "lm0", key(9), key(4), { dropSession: true }),
     /no such peer/,
   );
 });

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Cidr, formatIp } from "./cidr.ts";
+import type { Cidr } from "./cidr.ts";
+import { formatIp } from "../net/mod.ts";
 import {
   attr,
   NlBuilder,
@@ -21,10 +22,8 @@ export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
-export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
-export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 
 export const AF_UNSPEC = 0;
@@ -32,7 +31,6 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const IFF_UP = 0x1;
 
-export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFLA_LINKINFO = 18;
@@ -156,11 +154,6 @@ export function newAddrMessage(index: number, c: Cidr): Uint8Array {
     .bytes(IFA_LOCAL, c.bytes).bytes(IFA_ADDRESS, c.bytes).finish();
 }
 
-export function delAddrMessage(index: number, c: Cidr): Uint8Array {
-  return new NlBuilder(RTM_DELADDR, ACKED).extra(ifaddrmsg(index, c))
-    .bytes(IFA_LOCAL, c.bytes).bytes(IFA_ADDRESS, c.bytes).finish();
-}
-
 export function getAddrMessage(): Uint8Array {
   return new NlBuilder(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP).extra(new Uint8Array(IFADDRMSG_LEN))
     .finish();
@@ -181,11 +174,6 @@ function rtmsg(c: Cidr | undefined, family: number): Uint8Array {
 /** RTM_NEWROUTE: `dst` out of `oif` in the main table (no gateway). */
 export function newRouteMessage(oif: number, dst: Cidr): Uint8Array {
   return new NlBuilder(RTM_NEWROUTE, CREATE_EXCL).extra(rtmsg(dst, familyOf(dst)))
-    .bytes(RTA_DST, dst.bytes).u32(RTA_OIF, oif).finish();
-}
-
-export function delRouteMessage(oif: number, dst: Cidr): Uint8Array {
-  return new NlBuilder(RTM_DELROUTE, ACKED).extra(rtmsg(dst, familyOf(dst)))
     .bytes(RTA_DST, dst.bytes).u32(RTA_OIF, oif).finish();
 }
 

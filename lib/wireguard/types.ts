@@ -64,18 +64,13 @@ export interface WireGuardBackend {
   set(device: WgDevice): Promise<void>;
   /** Reads full device state. */
   get(name: string): Promise<WgDevice>;
-  /**
-   * Sets one peer's PSK (Rosenpass rotation). With `dropSession` the peer's current session is
-   * discarded too, so a fail-closed key stops traffic at once rather than at the next rekey.
-   */
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: { dropSession?: boolean },
-  ): Promise<void>;
   /** Removes the link (and any userspace process behind it). Idempotent. */
   destroy(name: string): Promise<void>;
+  /**
+   * Releases what the backend holds (netlink sockets; wireguard-go processes it started, with
+   * their links). The backend is unusable afterwards. Idempotent.
+   */
+  close(): Promise<void>;
   /**
    * Liveness of what carries the interface, for backends that run something (wireguard-go):
    * restarts so far and, once it cannot be kept up, why. Absent: nothing to supervise.

@@ -5,19 +5,14 @@
  *
  * @module
  */
-import { applyPeerPsk, type SetPeerPskOptions } from "./peer_psk.ts";
 import { join } from "node:path";
 import { getLogger } from "../telemetry/mod.ts";
+import { backoffDelayMs } from "../timing/mod.ts";
 import { applyDelta } from "./device_state.ts";
+import { encodeKey, publicKeyFromPrivate } from "./keys.ts";
 import { defaultLinkOps, type LinkOps } from "./rtnl.ts";
 import { encodeSet, GET_REQUEST, parseErrno, parseGet } from "./uapi.ts";
-import type {
-  BackendHealth,
-  Base64Key,
-  InterfaceSpec,
-  WgDevice,
-  WireGuardBackend,
-} from "./types.ts";
+import type { BackendHealth, InterfaceSpec, WgDevice, WireGuardBackend } from "./types.ts";
 
 const log = getLogger("wireguard", "userspace");
 const END_OF_REPLY = /(?:^|\n)errno=-?\d{1,10}\n\n$/;
@@ -182,19 +177,15 @@ export class UserspaceBackend implements WireGuardBackend {
 
   async get(name: string): Promise<WgDevice> {
     this.#instance(name, "read");
-    return parseGet(
+    const device = parseGet(
       await uapiExchange(this.socketPath(name), GET_REQUEST, this.#opts.startTimeoutMs),
       name,
     );
-  }
-
-  setPeerPsk(
-    name: string,
-    peerPublicKey: Base64Key,
-    psk: Base64Key,
-    options?: SetPeerPskOptions,
-  ): Promise<void> {
-    return applyPeerPsk(this, name, peerPublicKey, psk, options);
+    // UAPI has no public_key line (wg(8) derives it); the kernel reports it: report it too.
+    if (device.privateKey && !device.publicKey) {
+      device.publicKey = encodeKey(await publicKeyFromPrivate(device.privateKey));
+    }
+    return device;
   }
 
   async destroy(name: string): Promise<void> {
@@ -349,7 +340,12 @@ export class UserspaceBackend implements WireGuardBackend {
     }
     inst.restarts.push(now);
     inst.restartCount++;
-    const delay = 100 * 2 ** (inst.restarts.length - 1);
+    // Exact doubling from 100 ms: one local child, nothing to spread apart.
+    const delay = backoffDelayMs(inst.restarts.length - 1, {
+      initialMs: 100,
+      maxMs: 10_000,
+      jitter: 0,
+    });
     log.warn("wireguard-go for {name} exited (code {code}); restarting in {delay} ms", {
       name: inst.spec.name,
       code: status.code,

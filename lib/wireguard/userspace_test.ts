@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { encodeKey, generateKeyPair, generatePresharedKey } from "./keys.ts";
+import { setPeerPsk } from "./peer_psk.ts";
 import { NetlinkLinkOps } from "./rtnl.ts";
 import { parseErrno, UapiError } from "./uapi.ts";
 import { uapiExchange, UserspaceBackend } from "./userspace.ts";
@@ -72,7 +73,7 @@ Deno.test({
       ]);
 
       const psk2 = encodeKey(generatePresharedKey());
-      await backend.setPeerPsk(name, encodeKey(peer.publicKey), psk2);
+      await setPeerPsk(backend, name, encodeKey(peer.publicKey), psk2);
       assert.equal((await backend.get(name)).peers[0].presharedKey, psk2);
 
       // A set is not transactional: lines before the bad one stay applied.

@@ -109,17 +109,3 @@ export async function startLanMock(topo: Topology) {
     },
   };
 }
-
-export async function waitUntil<T>(
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  ms: number,
-) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

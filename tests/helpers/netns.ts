@@ -6,6 +6,10 @@
  *
  * @module
  */
+import { until, waitFor } from "./wait.ts";
+
+// Re-exported: most namespace tests import their poller from here.
+export { until, waitFor };
 
 export interface RunResult {
   code: number;
@@ -184,21 +188,6 @@ export function lineReader(stream: ReadableStream<Uint8Array>) {
   };
 }
 
-/** Polls `fn` until it returns true, at most `timeoutMs`; returns the last result. */
-export async function waitFor(
-  fn: () => Promise<boolean>,
-  timeoutMs: number,
-  stepMs = 100,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    if (await fn()) return true;
-    if (Date.now() + stepMs > deadline) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return false;
-}
-
 /** Starts `wireguard-go -f <ifname>` inside `ns` and waits until `wg show` sees the device. */
 export async function startWireguardGo(ns: string, ifname: string): Promise<Deno.ChildProcess> {
   const child = new Deno.Command("ip", {
@@ -271,17 +260,6 @@ export function freePort(): number {
   const { port } = l.addr as Deno.NetAddr;
   l.close();
   return port;
-}
-
-/** Polls `pred` every 50 ms until it holds; throws "timed out waiting for <what>" otherwise. */
-export async function until(
-  pred: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  if (!await waitFor(async () => await pred(), timeoutMs, 50)) {
-    throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   KernelBackend,
   peerRoutes,
   selectBackend,
+  setPeerPsk,
   status,
   type WgDevice,
   type WgPeer,
@@ -25,9 +26,13 @@ import { getDeviceMessage, setDeviceMessages } from "../../lib/wireguard/genl.ts
 import { resolveWireGuardFamily } from "../../lib/wireguard/kernel.ts";
 import { NETLINK_GENERIC, NetlinkSocket } from "../../lib/wireguard/netlink_socket.ts";
 import { RESULT_MARKER } from "./qemu.ts";
+import { BACKEND_CONTRACT, BACKEND_CONTRACT_NAMES } from "../../lib/wireguard/_backend_contract.ts";
 
-/** Every check the guest reports; the host test requires each one, and each to pass. */
-export const CHECKS = [
+/**
+ * Every check the guest reports, in order; the host test requires each one, and each to pass.
+ * The `contract:` checks are the backend contract suite every backend runs.
+ */
+export const CHECKS: readonly string[] = [
   "select auto picks kernel",
   "bringUp address, mtu and routes",
   "get round-trips every field",
@@ -36,8 +41,9 @@ export const CHECKS = [
   "destroy removes the link",
   "two netns handshake and pass traffic",
   "nothing left behind",
+  ...BACKEND_CONTRACT_NAMES.map((n) => `contract: ${n}`),
   "large peer list split and merged",
-] as const;
+];
 
 export interface CheckResult {
   name: string;
@@ -121,7 +127,7 @@ async function main(): Promise<GuestResult> {
   const started = performance.now();
   const checks: CheckResult[] = [];
   const info: GuestResult["info"] = {};
-  const check = async (name: (typeof CHECKS)[number], fn: () => Promise<void>) => {
+  const check = async (name: string, fn: () => Promise<void>) => {
     const t = performance.now();
     try {
       await fn();
@@ -220,7 +226,7 @@ async function main(): Promise<GuestResult> {
   await check("setPeerPsk changes only the PSK", async () => {
     const before = await be.get("labman0");
     const psk2 = b64(generatePresharedKey());
-    await be.setPeerPsk("labman0", cpPeer.publicKey, psk2);
+    await setPeerPsk(be, "labman0", cpPeer.publicKey, psk2);
     const after = await be.get("labman0");
     assert.equal(after.peers[0].presharedKey, psk2);
     const strip = (d: WgDevice) => ({
@@ -234,7 +240,7 @@ async function main(): Promise<GuestResult> {
     const shown = (await sh(["wg", "show", "labman0", "preshared-keys"])).trim();
     assert.equal(shown, `${cpPeer.publicKey}\t${psk2}`);
     // update-only: a PSK for an unknown peer must not create one.
-    await be.setPeerPsk("labman0", b64(crypto.getRandomValues(new Uint8Array(32))), psk2);
+    await setPeerPsk(be, "labman0", b64(crypto.getRandomValues(new Uint8Array(32))), psk2);
     assert.equal((await be.get("labman0")).peers.length, 1, "setPeerPsk created a peer");
   });
 
@@ -339,6 +345,24 @@ async function main(): Promise<GuestResult> {
     assert.deepEqual(await linkNames(), linksBefore);
   });
 
+  // --- the contract suite every backend runs (lib/wireguard/_backend_contract.ts) ---
+  for (const [i, c] of BACKEND_CONTRACT.entries()) {
+    await check(`contract: ${c.name}`, async () => {
+      const ifname = `lmct${i}`;
+      try {
+        await c.run({
+          backend: be,
+          ifname,
+          address: `198.18.0.${i + 2}/32`,
+          listenPort: 51950 + i,
+        });
+      } finally {
+        await be.destroy(ifname).catch(() => {});
+      }
+      assert.deepEqual(await linkNames(), linksBefore, "the case left a link behind");
+    });
+  }
+
   // --- a big device: SET split over many messages, GET dump in many parts ---
   await check("large peer list split and merged", async () => {
     const t0 = performance.now();
@@ -418,7 +442,7 @@ async function main(): Promise<GuestResult> {
     // guest powers off right after this check.
   });
 
-  if (be instanceof KernelBackend) be.close();
+  await be.close();
   return { checks, info, totalMs: Math.round(performance.now() - started) };
 }
 

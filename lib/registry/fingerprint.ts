@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ServerKind } from "../registry/dialects.ts";
-import { modelIdsOf, ModelListSchema } from "../registry/discovery.ts";
+import type { ServerKind } from "./dialects.ts";
+import { modelIdsOf, ModelListSchema } from "./discovery.ts";
 
 /** Paths GET-ed on a candidate server, relative to its root. All are cheap and side-effect free. */
 export const FINGERPRINT_PATHS = [

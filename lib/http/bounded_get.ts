@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readCappedText } from "../http/mod.ts";
 
 export interface BoundedGetOptions {
   /** @default globalThis.fetch */
@@ -44,46 +45,13 @@ export async function boundedGet(
       signal,
       redirect: "manual",
     });
-    const { text, truncated } = await readCapped(res, maxBytes);
+    const { text, truncated } = await readCappedText(res.body, maxBytes, {
+      overflow: "truncate",
+    });
     return { ok: true, status: res.status, headers: res.headers, text, truncated };
   } catch (error) {
     return { ok: false, error, timedOut: timeout.aborted };
   }
-}
-
-async function readCapped(
-  res: Response,
-  limit: number,
-): Promise<{ text: string; truncated: boolean }> {
-  if (!res.body) return { text: "", truncated: false };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.byteLength > limit) {
-        chunks.push(value.subarray(0, limit - size));
-        size = limit;
-        truncated = true;
-        break;
-      }
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return { text: new TextDecoder().decode(all), truncated };
 }
 
 /** Parses JSON or gives `undefined`. */

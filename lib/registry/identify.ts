@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { boundedGet } from "../registry/_http.ts";
+import { boundedGet } from "../http/mod.ts";
 import {
   type Fingerprint,
   fingerprint,

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import {
   cidrOverlaps,
-  formatIp,
-  isLoopback,
   parseCidr,
-  parseIp,
+  parseHostIp as parseIp,
   privateRangeOf,
   splitHostPort,
-} from "./_ip.ts";
+} from "./cidr.ts";
+import { formatIp as fmt, isLoopbackIp as isLoopback } from "./mod.ts";
+import type { Ip } from "./mod.ts";
+
+const formatIp = (ip: Ip) => fmt(ip.bytes);
 
 Deno.test("parseIp accepts v4/v6 literals and rejects the rest", () => {
   assert.equal(formatIp(parseIp("10.0.0.1")!), "10.0.0.1");
