@@ -9,6 +9,8 @@
  * - `sseSeq`: sequential SSE streams per target, interleaved in rounds: TTFT, inter-chunk gaps,
  *   per-chunk transit (arrival − mock_sent_at_ms) and merged reads.
  * - `sseMany`: N concurrent streams against one target, started evenly over `rampMs`.
+ * - `cN`: closed loop on N keep-alive sockets per target, targets interleaved in rounds: requests
+ *   per second (the bench smoke's throughput row, which needs no oha).
  *
  * @module
  */
@@ -109,8 +111,27 @@ export interface SseManyResult {
   worstBySecond: number[];
 }
 
-export type Job = C1Job | SseSeqJob | SseManyJob;
-export type JobResult = C1Result | SseSeqResult | SseManyResult;
+export interface CnJob {
+  kind: "cN";
+  targets: Target[];
+  connections: number;
+  rounds: number;
+  roundMs: number;
+  warmupMs: number;
+}
+
+export interface CnResult {
+  kind: "cN";
+  perTarget: Record<string, {
+    /** Completed 200 responses per second, one figure per round. */
+    roundRps: number[];
+    requests: number;
+    errors: number;
+  }>;
+}
+
+export type Job = C1Job | SseSeqJob | SseManyJob | CnJob;
+export type JobResult = C1Result | SseSeqResult | SseManyResult | CnResult;
 
 const HOST = "127.0.0.1";
 
@@ -249,6 +270,51 @@ async function runC1(job: C1Job): Promise<C1Result> {
   return { kind: "c1", perTarget };
 }
 
+async function runCn(job: CnJob): Promise<CnResult> {
+  const perTarget: CnResult["perTarget"] = {};
+  const pools = new Map(job.targets.map((t) => {
+    const clients = Array.from({ length: job.connections }, () => new Client(t.port));
+    return [t.name, clients];
+  }));
+  const reqs = new Map(
+    job.targets.map((
+      t,
+    ) => [t.name, postRequest(`${HOST}:${t.port}`, t.path, chatBody(t.model, false))]),
+  );
+  for (const t of job.targets) perTarget[t.name] = { roundRps: [], requests: 0, errors: 0 };
+
+  const round = async (t: Target, ms: number, record: boolean) => {
+    const req = reqs.get(t.name)!;
+    const s = perTarget[t.name];
+    const start = performance.now();
+    const end = start + ms;
+    let ok = 0;
+    await Promise.all(pools.get(t.name)!.map(async (client) => {
+      const reader = new ResponseReader();
+      while (performance.now() < end) {
+        try {
+          const status = await client.exchange(req, reader, performance.now() + 5_000);
+          if (status === 200) ok++;
+          else if (record) s.errors++;
+        } catch {
+          if (record) s.errors++;
+          if (s.errors > 1_000) return;
+        }
+      }
+    }));
+    if (!record) return;
+    s.requests += ok;
+    s.roundRps.push(ok / ((performance.now() - start) / 1000));
+  };
+
+  for (const t of job.targets) await round(t, job.warmupMs, false);
+  for (let r = 0; r < job.rounds; r++) {
+    for (const t of job.targets) await round(t, job.roundMs, true);
+  }
+  for (const clients of pools.values()) for (const c of clients) c.close();
+  return { kind: "cN", perTarget };
+}
+
 /** Reads one SSE response, calling `onEvents(now, events)` per socket read with ≥1 event. */
 async function readStream(
   client: Client,
@@ -310,6 +376,11 @@ async function runSseSeq(job: SseSeqJob): Promise<SseSeqResult> {
             }
             prevArrival = now;
             prevSent = e.sentAtMs;
+          } else if (Number.isNaN(prevSent)) {
+            // A proxy that re-serialises chunks (LiteLLM) drops the mock's stamp: its raw
+            // arrival gaps still count; transit and per-chunk added gap cannot be known.
+            if (gaps && !Number.isNaN(prevArrival)) a.gap.push(now - prevArrival);
+            prevArrival = now;
           }
         }
       });
@@ -390,13 +461,17 @@ async function runSseMany(job: SseManyJob): Promise<SseManyResult> {
         if (Number.isNaN(prev)) ttft.push(now - t0);
         for (const e of evs) {
           events++;
-          if (e.done || Number.isNaN(e.sentAtMs)) continue;
-          const tr = origin + now - e.sentAtMs;
-          transit.push(tr);
-          const sec = Math.floor((now - start) / 1000);
-          if (sec < 600 && !(worstBySecond[sec] >= tr)) {
-            for (let k = worstBySecond.length; k < sec; k++) worstBySecond[k] = 0;
-            worstBySecond[sec] = tr;
+          if (e.done) continue;
+          // Unstamped events come from a proxy that re-serialises chunks (LiteLLM): their
+          // lateness still counts, their transit cannot be known.
+          if (!Number.isNaN(e.sentAtMs)) {
+            const tr = origin + now - e.sentAtMs;
+            transit.push(tr);
+            const sec = Math.floor((now - start) / 1000);
+            if (sec < 600 && !(worstBySecond[sec] >= tr)) {
+              for (let k = worstBySecond.length; k < sec; k++) worstBySecond[k] = 0;
+              worstBySecond[sec] = tr;
+            }
           }
           if (!Number.isNaN(prev)) lateness.push(now - prev - job.expectedGapMs);
           prev = now;
@@ -456,6 +531,8 @@ export function runJob(job: Job): Promise<JobResult> {
       return runSseSeq(job);
     case "sseMany":
       return runSseMany(job);
+    case "cN":
+      return runCn(job);
   }
 }
 

@@ -256,6 +256,8 @@ mode = "off"
 listen_port = ${port}
 max_upstream_connections = 4096
 queue_max = 4096
+# The bench holds 1,000 streams at once; the default cap (512) would refuse half of them.
+max_connections = 4096
 shutdown_grace_ms = 1000
 
 [admin]
@@ -442,4 +444,135 @@ export async function gitCommit(): Promise<string> {
   } catch {
     return "uncommitted";
   }
+}
+
+/** Where LiteLLM's CLI is looked for: `BENCH_LITELLM`, PATH, then the CI cache's venv. */
+export async function findLitellm(): Promise<string | null> {
+  const env = Deno.env.get("BENCH_LITELLM");
+  if (env) return env;
+  return await which("litellm", ["/var/cache/labman-ci/litellm/bin/litellm"]);
+}
+
+/**
+ * LiteLLM's proxy (PyPI `litellm[proxy]`) as a peer row: one uvicorn worker, no database, no
+ * master key (loopback only), telemetry and every network look-up off, one model routed to the
+ * mock as an OpenAI-compatible upstream.
+ */
+export async function startLitellm(bin: string, mockUrl: string, model: string): Promise<Proc> {
+  const dir = await Deno.makeTempDir({ prefix: "labman-bench-litellm-" });
+  const trimmed = mockUrl.replace(/\/+$/, "");
+  const apiBase = trimmed.endsWith("/v1") ? trimmed : `${trimmed}/v1`;
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/config.yaml`,
+    `model_list:
+  - model_name: ${model}
+    litellm_params:
+      model: openai/${model}
+      api_base: ${apiBase}
+      api_key: none
+litellm_settings:
+  telemetry: false
+  drop_params: true
+general_settings:
+  dangerously_permit_weak_or_unset_master_key: true
+`,
+  );
+  const child = new Deno.Command(bin, {
+    args: [
+      "--config",
+      `${dir}/config.yaml`,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--num_workers",
+      "1",
+    ],
+    cwd: dir,
+    stdout: "null",
+    stderr: Deno.env.get("BENCH_LITELLM_DEBUG") ? "inherit" : "null",
+    stdin: "null",
+    env: {
+      LITELLM_TELEMETRY: "False",
+      LITELLM_LOG: "ERROR",
+      // No model cost map or tokenizer downloads: the bench box has no internet.
+      LITELLM_LOCAL_MODEL_COST_MAP: "True",
+      HF_HUB_OFFLINE: "1",
+      TRANSFORMERS_OFFLINE: "1",
+      NO_COLOR: "1",
+    },
+  }).spawn();
+  const pids = () => {
+    const all = [child.pid];
+    for (let i = 0; i < all.length && i < 64; i++) all.push(...childPids(all[i]));
+    return all;
+  };
+  const stop = async () => {
+    for (const pid of pids().slice(1)) {
+      try {
+        Deno.kill(pid, "SIGTERM");
+      } catch { /* gone */ }
+    }
+    await stopChild(child);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  let exited = false;
+  child.status.then(() => exited = true);
+  // Ready = a chat completion through it succeeds (its start-up takes several seconds).
+  const end = performance.now() + 90_000;
+  while (performance.now() < end && !exited) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "ready?" }] }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      await res.body?.cancel();
+      if (res.ok) return { name: "litellm", port, pids, stop };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await stop();
+  throw new Error(
+    `Cannot start LiteLLM (${bin}): ${exited ? "it exited" : "no answer in 90 s"} — run it by ` +
+      `hand with the config above to see why`,
+  );
+}
+
+/** bench/_floor_server.ts: a bare `Deno.serve` SSE server, the per-stream memory floor. */
+export async function startFloorServer(tokenDelayMs: number): Promise<Proc> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      `${ROOT}bench/_floor_server.ts`,
+      "--token-delay-ms",
+      String(tokenDelayMs),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const end = performance.now() + 15_000;
+  let port = 0;
+  while (port === 0 && performance.now() < end) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+    port = Number(/listening on (\d+)/.exec(text)?.[1] ?? 0);
+  }
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch { /* closed */ }
+  })();
+  if (port === 0) {
+    await stopChild(child);
+    throw new Error(`Cannot start the Deno.serve floor server: it printed "${text.trim()}"`);
+  }
+  return { name: "floor", port, pids: () => [child.pid], stop: () => stopChild(child) };
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { C1Result, SseManyResult, SseSeqResult, Target } from "./_loadgen.ts";
 import { type OhaRun, runOha } from "./_oha.ts";
 import {
+  findLitellm,
   gitCommit,
   groupStat,
   type LabmandProc,
@@ -18,7 +19,9 @@ import {
   type Proc,
   RssSampler,
   runLoadgen,
+  startFloorServer,
   startLabmandBench,
+  startLitellm,
   startMock,
   startNginx,
   which,
@@ -26,6 +29,7 @@ import {
 import { delta, int, mb, ms, notMeasured, ratio, table, verdict } from "./_report.ts";
 import { median } from "./_stats.ts";
 import { measureTunnel, tunnelSection } from "./_tunnel.ts";
+import { measureMetricsCost, type MetricsCost } from "./_metrics_cost.ts";
 import { measureRelay, relaySection } from "./_relay.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -57,12 +61,17 @@ const GOALS = {
   ttftAddedP99Ms: 1,
   gapAddedP99Ms: 0.1,
   manyMaxDelayMs: 50,
+  /** Issue #13: with 1,000 streams, lateness and TTFT p99 beyond direct in the same run. */
+  manyLateBeyondDirectMs: 50,
+  manyTtftP99BeyondDirectMs: 10,
+  cpuPerRequestVsNginx: 2,
   idleRssMb: 60,
-  perStreamKb: 20,
+  /** RSS per open stream as a ratio to a bare `Deno.serve` streaming server, same run. */
+  perStreamVsFloor: 1.15,
 } as const;
 
-type Name = "direct" | "nginx" | "labmand";
-const NAMES: Name[] = ["direct", "nginx", "labmand"];
+type Name = "direct" | "nginx" | "labmand" | "litellm";
+const NAMES: Name[] = ["direct", "nginx", "labmand", "litellm"];
 
 interface Path {
   name: Name;
@@ -110,6 +119,7 @@ async function main(): Promise<number> {
     });
     await addNginx(paths, procs, nginxBin, mock);
     await addLabmand(paths, procs, mock);
+    await addLitellm(paths, procs, mock);
     await settle(1_000);
     for (const p of paths.values()) if (p.proc) p.idleRssKb = groupStat(p.proc.pids()).rssKb;
     const mockIdleKb = groupStat(mock.pids()).rssKb;
@@ -163,6 +173,10 @@ async function main(): Promise<number> {
       many.set(p.name, await manyStreams(p, mock));
       await settle(500);
     }
+    log(`${PLAN.many.streams} concurrent streams: bare Deno.serve floor`);
+    const floor = await floorStreams(mock);
+    log("metric bookkeeping per request (in process)");
+    const metricsCost = await measureMetricsCost().catch((err) => (err as Error).message);
     await mock.setMode({ tokenDelayMs: PLAN.sse.tokenDelayMs });
 
     await settle(1_000);
@@ -191,6 +205,8 @@ async function main(): Promise<number> {
       afterRss,
       ohaMissing,
       mockIdleKb,
+      floor,
+      metricsCost,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
     }) + "\n" + tunnelSection(tunnel) + "\n" + relaySection(relay);
@@ -243,6 +259,33 @@ async function addLabmand(paths: Map<Name, Path>, procs: Proc[], mock: MockProc)
     const reason = (err as Error).message.replaceAll("\n", " ").slice(0, 300);
     log(`labmand not measured: ${reason}`);
     paths.set("labmand", { name: "labmand", target: null, proc: null, reason, idleRssKb: NaN });
+  }
+}
+
+/** LiteLLM's proxy as a peer row when it is installed; one line in "Not measured" when not. */
+async function addLitellm(paths: Map<Name, Path>, procs: Proc[], mock: MockProc): Promise<void> {
+  const none = (reason: string) =>
+    paths.set("litellm", { name: "litellm", target: null, proc: null, reason, idleRssKb: NaN });
+  const bin = await findLitellm();
+  if (bin === null) {
+    return void none(
+      "LiteLLM not installed (python3 -m venv /var/cache/labman-ci/litellm && " +
+        "/var/cache/labman-ci/litellm/bin/pip install 'litellm[proxy]', or set BENCH_LITELLM)",
+    );
+  }
+  try {
+    log(`starting LiteLLM (${bin})`);
+    const l = await startLitellm(bin, mock.url, MODEL);
+    procs.push(l);
+    paths.set("litellm", {
+      name: "litellm",
+      target: { name: "litellm", port: l.port, path: CHAT, model: MODEL },
+      proc: l,
+      reason: "",
+      idleRssKb: NaN,
+    });
+  } catch (err) {
+    none((err as Error).message.replaceAll("\n", " ").slice(0, 300));
   }
 }
 
@@ -370,6 +413,29 @@ async function manyStreams(p: Path, mock: MockProc): Promise<ManyResult | string
   }
 }
 
+/** The many-streams job against bench/_floor_server.ts: RSS per stream of bare Deno.serve. */
+async function floorStreams(mock: MockProc): Promise<(ManyResult & { idleKb: number }) | string> {
+  let proc: Proc | null = null;
+  try {
+    proc = await startFloorServer(PLAN.many.tokenDelayMs);
+    await settle(1_000);
+    const idleKb = groupStat(proc.pids()).rssKb;
+    const p: Path = {
+      name: "direct",
+      target: { name: "floor", port: proc.port, path: CHAT, model: MODEL },
+      proc,
+      reason: "",
+      idleRssKb: idleKb,
+    };
+    const r = await manyStreams(p, mock);
+    return typeof r === "string" ? r : { ...r, idleKb };
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await proc?.stop().catch(() => {});
+  }
+}
+
 async function versions(nginxBin: string | null, ohaBin: string | null): Promise<string> {
   const run = async (bin: string, args: string[]) => {
     try {
@@ -413,6 +479,9 @@ interface RenderInput {
   ohaMissing: string | null;
   mockIdleKb: number;
   versions: string;
+  /** The many-streams run against a bare `Deno.serve` SSE server (the floor), or why not. */
+  floor: (ManyResult & { idleKb: number }) | string;
+  metricsCost: MetricsCost | string;
 }
 
 function render(x: RenderInput): string {
@@ -432,7 +501,8 @@ function render(x: RenderInput): string {
   out.push(
     "- setup: one mock upstream (lib/mockllm, `--fixed-body`, separate process); nginx as a " +
       `plain keep-alive reverse proxy (${PLAN.nginxWorkers} worker, \`proxy_buffering off\`); ` +
-      'labmand in local mode (`wireguard.mode = "off"`), one endpoint. Loopback only.',
+      'labmand in local mode (`wireguard.mode = "off"`), one endpoint; LiteLLM proxy (1 worker, ' +
+      "no database, telemetry off) when installed. Loopback only.",
   );
   out.push(
     "- caveat: nothing is pinned. The load generator, the proxy and the mock share the same " +
@@ -722,7 +792,7 @@ function render(x: RenderInput): string {
       "KB per stream (vs idle)",
       "after the run MB",
     ],
-    (["nginx", "labmand"] as Name[]).map((n) => {
+    (["nginx", "labmand", "litellm"] as Name[]).map((n) => {
       const r = reasonOf(n);
       if (r !== null) return notMeasured(n, r, 6);
       const p = x.paths.get(n)!;
@@ -738,6 +808,30 @@ function render(x: RenderInput): string {
       ];
     }),
   ));
+  out.push("");
+  const fl = x.floor;
+  out.push(
+    typeof fl === "object"
+      ? `Floor (bench/_floor_server.ts, a bare \`Deno.serve\` streaming the same events itself, ` +
+        `no upstream): idle ${mb(fl.idleKb)} MB, peak ${mb(fl.peakRssKb)} MB with ` +
+        `${int(fl.r.peakOpen)} streams open, ${perStream(fl.peakRssKb, fl.idleKb, fl)} KB per ` +
+        `stream; ${fl.r.completed}/${int(PLAN.many.streams)} completed, max lateness ` +
+        `${ms(fl.r.lateness.max)} ms.`
+      : `Floor (bare \`Deno.serve\` streaming server): not measured: ${fl}`,
+  );
+  out.push("");
+
+  const mc = x.metricsCost;
+  out.push("## Metric bookkeeping per request (in process, bench/_metrics_cost.ts)");
+  out.push("");
+  out.push(
+    typeof mc === "object"
+      ? `Two histogram observations, one counter increment and two gauge sets, as the data plane ` +
+        `does per request: ${mc.seriesUs.toFixed(3)} µs through the resolved series ` +
+        `(prom-client's public API only: batched counters and gauges, labelled histogram ` +
+        `children) vs ${mc.labelledUs.toFixed(3)} µs passing labels on every call; best of 4.`
+      : `not measured: ${mc}`,
+  );
   out.push("");
 
   // 8. targets
@@ -785,8 +879,15 @@ function targetRows(x: RenderInput): string[][] {
     const share = cl.run.okRps / cn.run.okRps;
     rows.push([
       `≥ ${GOALS.nginxThroughputShare * 100}% of nginx throughput at 50 conns`,
-      `${(share * 100).toFixed(0)}% (${int(cl.run.okRps)} vs ${int(cn.run.okRps)} req/s)`,
+      `${(share * 100).toFixed(1)}% (${int(cl.run.okRps)} vs ${int(cn.run.okRps)} req/s)`,
       verdict(share >= GOALS.nginxThroughputShare && cl.run.errors === 0),
+    ]);
+    const cpu = (c: C50Result) => c.cpuS * 1e6 / Math.max(1, c.run.okRps * PLAN.c50.durationS);
+    const cpuRatio = cpu(cl) / cpu(cn);
+    rows.push([
+      `CPU per request ≤ ${GOALS.cpuPerRequestVsNginx}× nginx at 50 conns`,
+      `${cpuRatio.toFixed(2)}× (${cpu(cl).toFixed(1)} vs ${cpu(cn).toFixed(1)} µs)`,
+      verdict(cpuRatio <= GOALS.cpuPerRequestVsNginx),
     ]);
   } else {
     rows.push([
@@ -837,11 +938,37 @@ function targetRows(x: RenderInput): string[][] {
       `${ml.r.completed}/${PLAN.many.streams} completed, ${ml.r.errors} errors`,
       inconclusive ? "inconclusive (direct baseline over budget)" : verdict(ok),
     ]);
+    if (typeof md === "object") {
+      const late = ml.r.lateness.max - md.r.lateness.max;
+      rows.push([
+        `${int(PLAN.many.streams)} streams: worst lateness ≤ ${GOALS.manyLateBeyondDirectMs} ms ` +
+        "beyond direct",
+        `${delta(late)} ms (${ms(ml.r.lateness.max)} vs ${ms(md.r.lateness.max)} ms)`,
+        verdict(late <= GOALS.manyLateBeyondDirectMs),
+      ]);
+      const ttft = ml.r.ttft.p99 - md.r.ttft.p99;
+      rows.push([
+        `${int(PLAN.many.streams)} streams: TTFT p99 during the ramp ≤ ` +
+        `${GOALS.manyTtftP99BeyondDirectMs} ms beyond direct`,
+        `${delta(ttft)} ms (${ms(ml.r.ttft.p99)} vs ${ms(md.r.ttft.p99)} ms)`,
+        verdict(ttft <= GOALS.manyTtftP99BeyondDirectMs),
+      ]);
+      rows.push([
+        `${int(PLAN.many.streams)} streams: no merged chunks beyond direct's`,
+        `${ml.r.mergedReads} (direct ${md.r.mergedReads})`,
+        verdict(ml.r.mergedReads <= md.r.mergedReads),
+      ]);
+    }
     const per = (ml.peakRssKb - lab.idleRssKb) / Math.max(1, ml.r.peakOpen);
+    const floor = x.floor;
+    const floorPer = typeof floor === "object"
+      ? (floor.peakRssKb - floor.idleKb) / Math.max(1, floor.r.peakOpen)
+      : NaN;
     rows.push([
-      `≤ ${GOALS.perStreamKb} KB RSS per stream`,
-      `${per.toFixed(1)} KB`,
-      verdict(per <= GOALS.perStreamKb),
+      `RSS per stream ≤ ${GOALS.perStreamVsFloor}× a bare Deno.serve streaming server`,
+      `${per.toFixed(1)} KB vs ${Number.isFinite(floorPer) ? floorPer.toFixed(1) : "n/a"} KB ` +
+      `(${(per / floorPer).toFixed(2)}×)`,
+      Number.isFinite(floorPer) ? verdict(per <= GOALS.perStreamVsFloor * floorPer) : "n/a",
     ]);
   } else {
     rows.push(["1,000 streams", `not measured: ${ml ?? "no result"}`, "n/a"]);

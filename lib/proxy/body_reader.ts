@@ -62,6 +62,17 @@ export type ReadBodyResult =
  */
 const SMALL_BODY = 64 * 1024;
 
+const PENDING = Symbol("pending");
+/** Microtask turns a read already in memory takes to settle (2–4 with Deno 2.9), with margin. */
+const QUICK_HOPS = 8;
+
+/** `p`'s value if it settles within a few microtask turns (no I/O), else {@linkcode PENDING}. */
+function settledWithin<T>(p: Promise<T>): Promise<T | typeof PENDING> {
+  let later: Promise<typeof PENDING> = Promise.resolve(PENDING);
+  for (let i = 0; i < QUICK_HOPS; i++) later = later.then((v) => v);
+  return Promise.race([p, later]);
+}
+
 async function readSmall(
   req: Request,
   declared: number,
@@ -77,6 +88,10 @@ async function readSmall(
     const reading = req.bytes();
     // After a timeout nobody awaits it: its later rejection must not be unhandled.
     reading.catch(() => {});
+    // A small body nearly always came with the head, and then Deno hands it over without I/O:
+    // such a read needs no timer (arming and clearing one was ~4% of the proxy's CPU).
+    const quick = await settledWithin(reading);
+    if (quick !== PENDING) return { kind: "ok", bytes: quick, reserved: declared };
     const bytes = options.timeoutMs === undefined ? await reading : await Promise.race([
       reading,
       new Promise<null>((resolve) => {

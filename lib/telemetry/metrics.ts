@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import {
+  Counter,
+  type CounterConfiguration,
+  Gauge,
+  type GaugeConfiguration,
+  Histogram,
+  Registry,
+} from "prom-client";
 
 /** Latency buckets in seconds, dense below 10 ms where proxy overhead lives. */
 const LATENCY_BUCKETS = [
@@ -41,7 +48,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
   const registers = [registry];
   return {
     registry,
-    requests: new Counter({
+    requests: new BatchedCounter({
       name: "labman_proxy_requests_total",
       help: "Proxied requests by model slug, endpoint and HTTP status.",
       labelNames: ["model", "endpoint", "status"] as const,
@@ -61,7 +68,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    inFlight: new Gauge({
+    inFlight: new BatchedGauge({
       name: "labman_endpoint_in_flight_requests",
       help: "Requests currently holding a lease on the endpoint.",
       labelNames: ["endpoint"] as const,
@@ -153,41 +160,107 @@ export interface GaugeSeries {
 }
 
 /**
- * prom-client 15 (pinned in deno.json) keeps each series in `hashMap[hash]`, where `hash` is
- * `name:value,` over the sorted label names. Its public `inc`/`observe`/`set` validate the labels
- * and rebuild that string on every call (about 3 µs each, five calls per proxied request). The
- * series below compute the key once and update the entry prom-client itself created; when the
- * entry is missing (first use, `reset()`, `remove()`) they go through the public API, so the
- * exposition is exactly prom-client's.
+ * Hot-path series use prom-client's public API only. Counters and gauges keep a plain number per
+ * label set and hand it to prom-client (`inc(labels, n)`, `set(labels, v)`) from the metric's
+ * `collect` hook, which prom-client runs on every scrape before it reads its values: a request
+ * then pays one addition instead of label validation and hashing. Histograms cannot take a
+ * batch through the public API, so their series is prom-client's labelled child
+ * (`histogram.labels(...)`), resolved once.
  */
-interface SeriesStore {
-  hashMap: Record<string, SeriesEntry | undefined>;
-  upperBounds?: readonly number[];
-}
-interface SeriesEntry {
+interface PendingCounter {
+  labels: Record<string, string>;
   value: number;
-  sum: number;
-  count: number;
-  bucketValues: Record<number, number>;
+}
+interface PendingGauge {
+  labels: Record<string, string>;
+  value: number;
+  dirty: boolean;
 }
 
+const pendingCounters = new WeakMap<object, Map<string, PendingCounter>>();
+const pendingGauges = new WeakMap<object, Map<string, PendingGauge>>();
+
 function seriesKey(labels: Readonly<Record<string, string>>): string {
-  let hash = "";
-  for (const name of Object.keys(labels).sort()) hash += `${name}:${labels[name]},`;
-  return hash;
+  let key = "";
+  for (const name of Object.keys(labels).sort()) key += `${name}\u0000${labels[name]}\u0000`;
+  return key;
+}
+
+function pendingMap<V>(maps: WeakMap<object, Map<string, V>>, metric: object): Map<string, V> {
+  let map = maps.get(metric);
+  if (map === undefined) maps.set(metric, map = new Map());
+  return map;
+}
+
+/** A counter whose resolved series add to plain numbers that a scrape hands to prom-client. */
+export class BatchedCounter<T extends string = string> extends Counter<T> {
+  constructor(config: CounterConfiguration<T>) {
+    super({
+      ...config,
+      collect(this: Counter<T>) {
+        const map = pendingCounters.get(this);
+        if (map === undefined) return;
+        for (const p of map.values()) {
+          if (p.value === 0) continue;
+          const value = p.value;
+          p.value = 0;
+          this.inc(p.labels as Partial<Record<T, string>>, value);
+        }
+      },
+    });
+  }
+
+  // prom-client's constructor calls reset() before subclass fields exist, hence the WeakMap.
+  override reset(): void {
+    super.reset();
+    for (const p of pendingCounters.get(this)?.values() ?? []) p.value = 0;
+  }
+}
+
+/** A gauge whose resolved series keep the latest value until a scrape hands it to prom-client. */
+export class BatchedGauge<T extends string = string> extends Gauge<T> {
+  constructor(config: GaugeConfiguration<T>) {
+    super({
+      ...config,
+      collect(this: Gauge<T>) {
+        const map = pendingGauges.get(this);
+        if (map === undefined) return;
+        for (const p of map.values()) {
+          if (!p.dirty) continue;
+          p.dirty = false;
+          this.set(p.labels as Partial<Record<T, string>>, p.value);
+        }
+      },
+    });
+  }
+
+  override reset(): void {
+    super.reset();
+    for (const p of pendingGauges.get(this)?.values() ?? []) p.dirty = false;
+  }
 }
 
 export function counterSeries<T extends string>(
   metric: Counter<T>,
   labels: Readonly<Record<T, string>>,
 ): CounterSeries {
-  const store = metric as unknown as SeriesStore;
-  const key = seriesKey(labels);
+  const copy: Record<string, string> = { ...labels };
+  if (!(metric instanceof BatchedCounter)) {
+    return { inc: (value = 1) => metric.inc(copy as Partial<Record<T, string>>, value) };
+  }
+  // Validate the labels once, the way prom-client would on every call.
+  metric.inc(copy as Partial<Record<T, string>>, 0);
+  const map = pendingMap(pendingCounters, metric);
+  const key = seriesKey(copy);
+  let pending = map.get(key);
+  if (pending === undefined) map.set(key, pending = { labels: copy, value: 0 });
+  const p = pending;
   return {
     inc(value = 1): void {
-      const entry = store.hashMap[key];
-      if (entry === undefined || !(value >= 0) || value === Infinity) metric.inc(labels, value);
-      else entry.value += value;
+      // prom-client's own error for a negative or non-finite increment.
+      if (!(value >= 0) || value === Infinity) {
+        metric.inc(copy as Partial<Record<T, string>>, value);
+      } else p.value += value;
     },
   };
 }
@@ -196,36 +269,27 @@ export function histogramSeries<T extends string>(
   metric: Histogram<T>,
   labels: Readonly<Record<T, string>>,
 ): HistogramSeries {
-  const store = metric as unknown as SeriesStore;
-  const key = seriesKey(labels);
-  const bounds = store.upperBounds ?? [];
-  return {
-    observe(value: number): void {
-      const entry = store.hashMap[key];
-      if (entry === undefined || !Number.isFinite(value)) return metric.observe(labels, value);
-      entry.sum += value;
-      entry.count += 1;
-      for (let i = 0; i < bounds.length; i++) {
-        if (value <= bounds[i]) {
-          entry.bucketValues[bounds[i]] += 1;
-          break;
-        }
-      }
-    },
-  };
+  return metric.labels({ ...labels } as Partial<Record<T, string>>);
 }
 
 export function gaugeSeries<T extends string>(
   metric: Gauge<T>,
   labels: Readonly<Record<T, string>>,
 ): GaugeSeries {
-  const store = metric as unknown as SeriesStore;
-  const key = seriesKey(labels);
+  const copy: Record<string, string> = { ...labels };
+  if (!(metric instanceof BatchedGauge)) {
+    return { set: (value) => metric.set(copy as Partial<Record<T, string>>, value) };
+  }
+  const map = pendingMap(pendingGauges, metric);
+  const key = seriesKey(copy);
+  let pending = map.get(key);
+  if (pending === undefined) map.set(key, pending = { labels: copy, value: 0, dirty: false });
+  const p = pending;
   return {
     set(value: number): void {
-      const entry = store.hashMap[key];
-      if (entry === undefined || typeof value !== "number") metric.set(labels, value);
-      else entry.value = value;
+      if (typeof value !== "number") metric.set(copy as Partial<Record<T, string>>, value);
+      p.value = value;
+      p.dirty = true;
     },
   };
 }

@@ -72,3 +72,29 @@ Deno.test("a histogram series refuses non-finite values like prom-client", () =>
   d.observe(1);
   assert.throws(() => d.observe(Number.NaN), /not a valid number/);
 });
+
+Deno.test("batched series add up across scrapes and through the JSON snapshot", async () => {
+  const m = createDataPlaneMetrics(new Registry());
+  const c = counterSeries(m.requests, { model: "m", endpoint: "e", status: "200" });
+  const g = gaugeSeries(m.inFlight, { endpoint: "e" });
+  c.inc();
+  g.set(4);
+  assert.match(await m.registry.metrics(), /status="200"\} 1\n/);
+  // Already handed over: a second scrape must not count it again.
+  assert.match(await m.registry.metrics(), /status="200"\} 1\n/);
+  c.inc(2);
+  g.set(1);
+  // A public-API increment on the same series adds to the batched one.
+  m.requests.inc({ model: "m", endpoint: "e", status: "200" });
+  const json = await m.registry.getMetricsAsJSON();
+  const requests = json.find((x) => x.name === "labman_proxy_requests_total");
+  assert.equal(requests?.values[0].value, 4);
+  const inFlight = json.find((x) => x.name === "labman_endpoint_in_flight_requests");
+  assert.equal(inFlight?.values[0].value, 1);
+  assert.throws(() => c.inc(-1), /not possible to decrease/);
+});
+
+Deno.test("series leave prom-client's internals alone", async () => {
+  const src = await Deno.readTextFile(new URL("./metrics.ts", import.meta.url));
+  assert.doesNotMatch(src, /hashMap|bucketValues|upperBounds/);
+});
