@@ -42,12 +42,20 @@ export function commandArgs<const O extends ParseArgsOptionsConfig>(
       allowPositionals: spec.allowPositionals ?? false,
     });
   } catch (e) {
-    io.err(`labman ${command}: ${(e as Error).message}\n${spec.usage}`);
-    return 2;
+    return usageError(command, (e as Error).message, spec.usage, io);
   }
   if ((parsed.values as { help?: boolean }).help) {
     io.out(spec.usage);
     return 0;
   }
   return parsed;
+}
+
+/**
+ * Answers a flag value the parser accepted but the command cannot use ("labman <command>: <why>"
+ * and the usage, exit 2) — the same shape as a bad flag.
+ */
+export function usageError(command: string, why: string, usage: string, io: CommandIo): 2 {
+  io.err(`labman ${command}: ${why}\n${usage}`);
+  return 2;
 }

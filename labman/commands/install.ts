@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   applyAction,
   type Artifact,
@@ -21,6 +20,7 @@ import {
   resolveDeps,
   rootPath,
 } from "../../lib/ops/mod.ts";
+import { commandArgs, usageError } from "./_args.ts";
 
 const USAGE = `usage: labman install [options]
 
@@ -55,73 +55,55 @@ export interface ProgramOptions {
   restart: boolean;
   /** How long `update --restart` waits for READY=1 before rolling back. */
   readyTimeoutMs: number;
-  help: boolean;
 }
 
-/** Parses the flags shared by install and update; returns an error string on bad input. */
-export function parseProgramArgs(
-  args: string[],
-  extra: { restart?: boolean } = {},
+/** The flags `install` and `update` share, for `commandArgs`. */
+export const PROGRAM_FLAGS = {
+  from: { type: "string" },
+  "labman-from": { type: "string" },
+  "bin-dir": { type: "string" },
+  "unit-dir": { type: "string" },
+  "unit-file": { type: "string" },
+  "example-config": { type: "string" },
+  root: { type: "string" },
+  "no-systemctl": { type: "boolean" },
+  "dry-run": { type: "boolean" },
+} as const;
+
+/** `install`/`update` options from their parsed flags, or why a value cannot be used. */
+export function programOptions(
+  v: { [flag: string]: string | boolean | (string | boolean)[] | undefined },
 ): ProgramOptions | string {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        from: { type: "string" },
-        "labman-from": { type: "string" },
-        "bin-dir": { type: "string" },
-        "unit-dir": { type: "string" },
-        "unit-file": { type: "string" },
-        "example-config": { type: "string" },
-        root: { type: "string" },
-        "no-systemctl": { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        ...(extra.restart
-          ? {
-            restart: { type: "boolean" as const },
-            "ready-timeout": { type: "string" as const },
-          }
-          : {}),
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    const v = values as Record<string, string | boolean | undefined>;
-    const str = (k: string) => typeof v[k] === "string" ? v[k] as string : undefined;
-    const opts: ProgramOptions = {
-      binDir: str("bin-dir") ?? PATHS.binDir,
-      unitDir: str("unit-dir") ?? PATHS.unitDir,
-      root: str("root") ?? "/",
-      noSystemctl: v["no-systemctl"] === true,
-      dryRun: v["dry-run"] === true,
-      restart: v.restart === true,
-      readyTimeoutMs: 90_000,
-      help: v.help === true,
-    };
-    const readyTimeout = str("ready-timeout");
-    if (readyTimeout !== undefined) {
-      const seconds = Number(readyTimeout);
-      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
-        return `--ready-timeout must be a whole number of seconds from 1 to 3600, got "${readyTimeout}"`;
-      }
-      opts.readyTimeoutMs = seconds * 1000;
+  const str = (k: string) => typeof v[k] === "string" ? v[k] as string : undefined;
+  const opts: ProgramOptions = {
+    binDir: str("bin-dir") ?? PATHS.binDir,
+    unitDir: str("unit-dir") ?? PATHS.unitDir,
+    root: str("root") ?? "/",
+    noSystemctl: v["no-systemctl"] === true,
+    dryRun: v["dry-run"] === true,
+    restart: v.restart === true,
+    readyTimeoutMs: 90_000,
+  };
+  const readyTimeout = str("ready-timeout");
+  if (readyTimeout !== undefined) {
+    const seconds = Number(readyTimeout);
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
+      return `--ready-timeout must be a whole number of seconds from 1 to 3600, got "${readyTimeout}"`;
     }
-    for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
-      if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
-    }
-    const from = str("from");
-    if (from !== undefined) opts.from = from;
-    const labmanFrom = str("labman-from");
-    if (labmanFrom !== undefined) opts.labmanFrom = labmanFrom;
-    const unitFile = str("unit-file");
-    if (unitFile !== undefined) opts.unitFile = unitFile;
-    const exampleConfig = str("example-config");
-    if (exampleConfig !== undefined) opts.exampleConfig = exampleConfig;
-    return opts;
-  } catch (err) {
-    return (err as Error).message;
+    opts.readyTimeoutMs = seconds * 1000;
   }
+  for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
+    if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
+  }
+  const from = str("from");
+  if (from !== undefined) opts.from = from;
+  const labmanFrom = str("labman-from");
+  if (labmanFrom !== undefined) opts.labmanFrom = labmanFrom;
+  const unitFile = str("unit-file");
+  if (unitFile !== undefined) opts.unitFile = unitFile;
+  const exampleConfig = str("example-config");
+  if (exampleConfig !== undefined) opts.exampleConfig = exampleConfig;
+  return opts;
 }
 
 /** Observes and plans each artifact in order. */
@@ -230,15 +212,11 @@ async function ensureServiceUser(
 
 export async function install(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
-  const opts = parseProgramArgs(args);
-  if (typeof opts === "string") {
-    err(`labman install: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    out(USAGE);
-    return 0;
-  }
+  const io = { out, err };
+  const parsed = commandArgs("install", args, { options: PROGRAM_FLAGS, usage: USAGE }, io);
+  if (typeof parsed === "number") return parsed;
+  const opts = programOptions(parsed.values);
+  if (typeof opts === "string") return usageError("install", opts, USAGE, io);
   const loaded = await loadSources({ ...opts, ...(execPath ? { execPath } : {}) });
   if (!loaded.ok) {
     err(`labman install: ${loaded.error}`);

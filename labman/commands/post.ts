@@ -19,7 +19,8 @@ import {
   resolveDeps,
   rootPath,
 } from "../../lib/ops/mod.ts";
-import { isWithin, parseHookArgs } from "./pre.ts";
+import { HOOK_FLAGS, hookOptions, isWithin } from "./pre.ts";
+import { commandArgs } from "./_args.ts";
 import { pathExists } from "../../lib/files/mod.ts";
 
 const USAGE = `usage: labman post [--config PATH] [--root DIR]
@@ -167,15 +168,9 @@ export async function removeStaleSocket(path: string, waitMs = 2_000): Promise<C
 
 export async function post(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err } = resolveDeps(deps);
-  const opts = parseHookArgs(args);
-  if (typeof opts === "string") {
-    err(`labman post: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("post", args, { options: HOOK_FLAGS, usage: USAGE }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const opts = hookOptions(parsed.values);
   const running = await host.findProcesses("labmand");
   if (running.length > 0) {
     err(

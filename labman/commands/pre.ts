@@ -7,7 +7,6 @@
  * @module
  */
 import { isAbsolute, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { formatIssue, type LabmanConfig, loadConfig } from "../../lib/config/mod.ts";
 import {
   type Check,
@@ -24,6 +23,7 @@ import {
   rootPath,
   toolChecks,
 } from "../../lib/ops/mod.ts";
+import { commandArgs } from "./_args.ts";
 
 const USAGE = `usage: labman pre [--config PATH] [--root DIR]
 
@@ -40,30 +40,18 @@ Options:
 export interface HookOptions {
   config: string;
   root: string;
-  help: boolean;
 }
 
-/** Flags shared by `pre` and `post`. */
-export function parseHookArgs(args: string[]): HookOptions | string {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        config: { type: "string", short: "c" },
-        root: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
-    const root = values.root ?? "/";
-    return {
-      config: values.config ?? rootPath(root, PATHS.config),
-      root,
-      help: values.help === true,
-    };
-  } catch (err) {
-    return (err as Error).message;
-  }
+/** The flags `pre` and `post` share, for `commandArgs`. */
+export const HOOK_FLAGS = {
+  config: { type: "string", short: "c" },
+  root: { type: "string" },
+} as const;
+
+/** `pre`/`post` options from their parsed flags: `--config` defaults inside `--root`. */
+export function hookOptions(values: { config?: string; root?: string }): HookOptions {
+  const root = values.root ?? "/";
+  return { config: values.config ?? rootPath(root, PATHS.config), root };
 }
 
 /** True when `path` is `dir` or inside it. */
@@ -130,15 +118,9 @@ async function directoryChecks(config: LabmanConfig, root: string): Promise<Chec
 
 export async function pre(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err } = resolveDeps(deps);
-  const opts = parseHookArgs(args);
-  if (typeof opts === "string") {
-    err(`labman pre: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    out(USAGE);
-    return 0;
-  }
+  const parsed = commandArgs("pre", args, { options: HOOK_FLAGS, usage: USAGE }, { out, err });
+  if (typeof parsed === "number") return parsed;
+  const opts = hookOptions(parsed.values);
   const loaded = await loadConfig({ path: opts.config, checkKeyFiles: true });
   for (const w of loaded.warnings) out(`! ${formatIssue(w)}`);
   if (!loaded.ok) {

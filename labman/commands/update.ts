@@ -23,11 +23,19 @@ import {
 } from "../../lib/ops/mod.ts";
 import {
   applyPlan,
-  parseProgramArgs,
   planArtifacts,
+  PROGRAM_FLAGS,
+  programOptions,
   reloadUnitsIfChanged,
   systemctlAllowed,
 } from "./install.ts";
+import { commandArgs, usageError } from "./_args.ts";
+
+const UPDATE_FLAGS = {
+  ...PROGRAM_FLAGS,
+  restart: { type: "boolean" },
+  "ready-timeout": { type: "string" },
+} as const;
 
 const USAGE = `usage: labman update [options]
 
@@ -54,15 +62,11 @@ Options:
 
 export async function update(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
-  const opts = parseProgramArgs(args, { restart: true });
-  if (typeof opts === "string") {
-    err(`labman update: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    out(USAGE);
-    return 0;
-  }
+  const io = { out, err };
+  const parsed = commandArgs("update", args, { options: UPDATE_FLAGS, usage: USAGE }, io);
+  if (typeof parsed === "number") return parsed;
+  const opts = programOptions(parsed.values);
+  if (typeof opts === "string") return usageError("update", opts, USAGE, io);
   const installed = rootPath(opts.root, `${opts.binDir}/labmand`);
   if (!(await observePath(installed, false)).exists) {
     err(`labman update: Cannot update: ${installed} is not installed — run "labman install" first`);
