@@ -73,7 +73,7 @@ Deno.test("401 → auth error with the actionable message", async () => {
   assert.equal(err.status, 401);
   assert.match(
     err.message,
-    /^control plane rejected the node token \(401\).* — check control_plane.node_token_file; get a new token from the control plane$/,
+    /^Cannot register with the control plane: it rejected the node token \(401\).* — check control_plane.node_token_file; get a new token from the control plane$/,
   );
   assert.ok(!err.message.includes("wrong"), "the token never appears in messages");
 });

@@ -105,13 +105,13 @@ export function errorFromResponse(
 
   if (status === 401) {
     return new ControlPlaneError(
-      `control plane rejected the node token (401)${said} — ${TOKEN_HINT}`,
+      `Cannot ${VERB[op]}: it rejected the node token (401)${said} — ${TOKEN_HINT}`,
       { kind: "auth", ...base },
     );
   }
   if (status === 403) {
     return new ControlPlaneError(
-      `control plane refused this node (403)${said} — ${TOKEN_HINT}`,
+      `Cannot ${VERB[op]}: it refused this node (403)${said} — ${TOKEN_HINT}`,
       { kind: "auth", ...base },
     );
   }

@@ -30,12 +30,12 @@ Deno.test("401 says what to do and never echoes more than the server message", (
   const err = errorFromResponse("register", 401, body("unauthorized", "bad token"), null);
   assert.equal(
     err.message,
-    "control plane rejected the node token (401): unauthorized: bad token — check control_plane.node_token_file; get a new token from the control plane",
+    "Cannot register with the control plane: it rejected the node token (401): unauthorized: bad token — check control_plane.node_token_file; get a new token from the control plane",
   );
   const bare = errorFromResponse("register", 401, "", null);
   assert.equal(
     bare.message,
-    "control plane rejected the node token (401) — check control_plane.node_token_file; get a new token from the control plane",
+    "Cannot register with the control plane: it rejected the node token (401) — check control_plane.node_token_file; get a new token from the control plane",
   );
 });
 

@@ -446,8 +446,11 @@ function message(err: unknown): string {
 /** Anything unexpected (a status provider bug, a fake client) is retried like a network error. */
 function asControlPlaneError(err: unknown): ControlPlaneError {
   if (err instanceof ControlPlaneError) return err;
-  return new ControlPlaneError(`control-plane call failed unexpectedly: ${message(err)}`, {
-    kind: "transient",
-    cause: err,
-  });
+  return new ControlPlaneError(
+    `Cannot complete the control-plane call: ${message(err)} — retrying with backoff`,
+    {
+      kind: "transient",
+      cause: err,
+    },
+  );
 }

@@ -139,7 +139,7 @@ Deno.test("session: 401 → state error, one clear error line, no retries, no fi
   assert.equal(errors.length, 1);
   assert.equal(
     errors[0]!.line,
-    "control plane rejected the node token (401): unauthorized: missing or unknown node token — check control_plane.node_token_file; get a new token from the control plane",
+    "Cannot register with the control plane: it rejected the node token (401): unauthorized: missing or unknown node token — check control_plane.node_token_file; get a new token from the control plane",
   );
   assert.ok(!JSON.stringify(h.logs).includes("revoked-token"));
   await h.session.stop();

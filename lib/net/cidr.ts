@@ -51,7 +51,11 @@ export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
 
 function cidr(text: string): Cidr {
   const c = parseCidr(text);
-  if (!c) throw new RangeError(`Cannot parse built-in prefix ${text}`);
+  if (!c) {
+    throw new RangeError(
+      `Cannot parse built-in prefix ${text}: it is not a valid CIDR — fix the constant in the code`,
+    );
+  }
   return c;
 }
 

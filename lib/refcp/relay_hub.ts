@@ -193,7 +193,9 @@ export class RelayHub {
         );
         reject(
           new Error(
-            `relay hub: ${what} did not arrive within ${timeoutMs} ms; last: ${kinds.join(", ")}`,
+            `Cannot wait for ${what} at the relay hub: it did not arrive within ${timeoutMs} ms; last: ${
+              kinds.join(", ")
+            }`,
           ),
         );
       }, timeoutMs);

@@ -98,6 +98,11 @@ export function startFakePortman(options: FakePortmanOptions): Promise<FakePortm
       timer = setInterval(pulse, options.heartbeatMs ?? 5000);
       resolve(api);
     };
-    ws.onerror = () => reject(new Error(`Cannot connect the fake Portman to ${options.url}`));
+    ws.onerror = () =>
+      reject(
+        new Error(
+          `Cannot connect the fake Portman to ${options.url}: the WebSocket failed — is the relay listening there?`,
+        ),
+      );
   });
 }

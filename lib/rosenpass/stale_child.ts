@@ -44,5 +44,7 @@ export async function reapStaleRosenpass(
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error(`Cannot stop a leftover rosenpass (pid ${pid}) still running ${configPath}`);
+  throw new Error(
+    `Cannot stop a leftover rosenpass (pid ${pid}): it still runs ${configPath} after SIGTERM and SIGKILL — it is stuck in the kernel (see /proc/${pid}/stack); reboot the node if it stays`,
+  );
 }

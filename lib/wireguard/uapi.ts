@@ -95,7 +95,11 @@ export function parseGet(text: string, name: string): WgDevice {
     const key = line.slice(0, eq), value = line.slice(eq + 1);
     if (key === "errno") {
       const e = Number(value);
-      if (!/^-?\d{1,10}$/.test(value)) throw new SyntaxError(`Cannot parse UAPI errno=${value}`);
+      if (!/^-?\d{1,10}$/.test(value)) {
+        throw new SyntaxError(
+          `Cannot parse UAPI errno=${value}: not an integer — the WireGuard backend answered out of protocol`,
+        );
+      }
       if (e !== 0) throw new UapiError(Math.abs(e), `get device ${name}`);
       sawErrno = true;
       continue;
