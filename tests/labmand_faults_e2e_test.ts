@@ -17,9 +17,8 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { keygen } from "../labman/commands/keygen.ts";
-import { createTopology, randomSuffix, run } from "./helpers/netns.ts";
-import { type CpSide, startCpSide, startLanMock } from "./helpers/e2e_sides.ts";
+import { run } from "./helpers/netns.ts";
+import { setUpE2e } from "./helpers/e2e_sides.ts";
 import { until } from "./helpers/wait.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
@@ -39,12 +38,12 @@ Deno.test({
   ignore: !isRoot,
   sanitizeResources: false, // children's pipes are closed in finally
   async fn() {
-    const id = randomSuffix();
-    const topo = await createTopology();
-    const tmp = await Deno.makeTempDir({ prefix: "labman-faults-" });
-    const nodeIf = `lmn${id}`;
-    let cp: CpSide | undefined;
-    let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;
+    await using world = await setUpE2e({
+      prefix: "labman-faults-",
+      startCp: false,
+      config: { proxy: ["shutdown_grace_ms = 2000"] },
+    });
+    const { topo, tmp, nodeIf, configPath, rpState } = world;
     const notifyPath = `${tmp}/notify.sock`;
     const notify = Deno.listenDatagram({ transport: "unixpacket", path: notifyPath });
     const notes: string[] = [];
@@ -65,48 +64,6 @@ Deno.test({
       } catch { /* closed */ }
     })();
     try {
-      mock = await startLanMock(topo);
-      const quiet = { out: () => {}, err: () => {} };
-      assert.equal(await keygen(["--dir", `${tmp}/node`], quiet), 0);
-      await Deno.writeTextFile(`${tmp}/node/token`, "e2e-token\n", { mode: 0o600 });
-      const rpState = `${tmp}/node/rp-run`;
-      const configPath = `${tmp}/labman.toml`;
-      await Deno.writeTextFile(
-        configPath,
-        `[control_plane]
-base_url = "http://${topo.cpIp}:8443"
-node_token_file = "${tmp}/node/token"
-retry_initial_ms = 200
-retry_max_ms = 1000
-
-[wireguard]
-mode = "userspace"
-interface_name = "${nodeIf}"
-private_key_path = "${tmp}/node/wireguard/private.key"
-public_key_path = "${tmp}/node/wireguard/public.key"
-
-[rosenpass]
-secret_key_path = "${tmp}/node/rosenpass/pqsk"
-public_key_path = "${tmp}/node/rosenpass/pqpk"
-listen = "${topo.nodeIp}:9999"
-state_dir = "${rpState}"
-
-[proxy]
-listen_port = 8080
-shutdown_grace_ms = 2000
-
-[logging]
-format = "json"
-
-[health]
-interval_s = 1
-timeout_ms = 500
-
-[[endpoints]]
-name = "lan-gpu"
-base_url = "http://${topo.lanHostIp}:8000/v1"
-`,
-      );
       await using labmand = await startLabmand(configPath, {
         netns: topo.node,
         expectReady: false,
@@ -118,7 +75,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       await labmand.waitForLog((l) => l.level === "WARN" && /register/i.test(message(l)), 30_000);
       labmand.signal("SIGHUP");
       await labmand.waitForLog((l) => /SIGHUP during start-up/.test(message(l)));
-      cp = await startCpSide(topo, id, `${tmp}/cp`);
+      const cp = await world.startCp();
       const readyLog = await labmand.waitForLog(
         (l) => message(l).startsWith("labmand ready"),
         60_000,
@@ -148,7 +105,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       const probe = (async () => {
         while (probing) {
           const next = performance.now() + 500;
-          const chat = await cp!.call<{ ok: boolean }>({
+          const chat = await cp.call<{ ok: boolean }>({
             cmd: "chat",
             baseUrl: proxyUrl,
             model: "s",
@@ -158,7 +115,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
             ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9464/readyz"],
             { ns: topo.node },
           );
-          const beats = await cp!.call<{ state: string }[]>({ cmd: "heartbeats", nodeId })
+          const beats = await cp.call<{ state: string }[]>({ cmd: "heartbeats", nodeId })
             .catch(() => []);
           samples.push({
             t: performance.now() - t0,
@@ -339,10 +296,6 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
     } finally {
       notify.close();
       await receiving;
-      await cp?.close().catch(() => {});
-      await mock?.close().catch(() => {});
-      await topo.cleanup();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
 });

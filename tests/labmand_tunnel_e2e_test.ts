@@ -6,16 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { keygen } from "../labman/commands/keygen.ts";
 import { replyText } from "../lib/mockllm/mod.ts";
-import {
-  createTopology,
-  randomSuffix,
-  run,
-  startLoopbackServices,
-  stopChild,
-} from "./helpers/netns.ts";
-import { type CpSide, startCpSide, startLanMock } from "./helpers/e2e_sides.ts";
+import { run, startLoopbackServices, stopChild } from "./helpers/netns.ts";
+import { setUpE2e } from "./helpers/e2e_sides.ts";
 import { until } from "./helpers/wait.ts";
 import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
 
@@ -36,58 +29,12 @@ Deno.test({
   ignore: !isRoot,
   sanitizeResources: false, // children's pipes are closed in finally; the probe is in cleanup order
   async fn() {
-    const id = randomSuffix();
-    const topo = await createTopology();
-    const tmp = await Deno.makeTempDir({ prefix: "labman-e2e-" });
-    let cp: CpSide | undefined;
-    let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;
+    await using world = await setUpE2e({ prefix: "labman-e2e-" });
+    const { topo, tmp, nodeIf, configPath } = world;
+    const cp = world.cp!;
     let loopbackServices: Deno.ChildProcess | undefined;
-    const nodeIf = `lmn${id}`;
     try {
-      mock = await startLanMock(topo);
       loopbackServices = await startLoopbackServices(topo.node);
-      cp = await startCpSide(topo, id, `${tmp}/cp`);
-
-      // Node keys and config, as an operator would make them.
-      const quiet = { out: () => {}, err: () => {} };
-      assert.equal(await keygen(["--dir", `${tmp}/node`], quiet), 0);
-      await Deno.writeTextFile(`${tmp}/node/token`, "e2e-token\n", { mode: 0o600 });
-      const configPath = `${tmp}/labman.toml`;
-      await Deno.writeTextFile(
-        configPath,
-        `[control_plane]
-base_url = "http://${topo.cpIp}:8443"
-node_token_file = "${tmp}/node/token"
-retry_initial_ms = 200
-retry_max_ms = 1000
-
-[wireguard]
-mode = "userspace"
-interface_name = "${nodeIf}"
-private_key_path = "${tmp}/node/wireguard/private.key"
-public_key_path = "${tmp}/node/wireguard/public.key"
-
-[rosenpass]
-secret_key_path = "${tmp}/node/rosenpass/pqsk"
-public_key_path = "${tmp}/node/rosenpass/pqpk"
-listen = "${topo.nodeIp}:9999"
-state_dir = "${tmp}/node/rp-run"
-
-[proxy]
-listen_port = 8080
-
-[logging]
-format = "json"
-
-[health]
-interval_s = 1
-timeout_ms = 500
-
-[[endpoints]]
-name = "lan-gpu"
-base_url = "http://${topo.lanHostIp}:8000/v1"
-`,
-      );
       const forwardingBefore =
         (await run(["sysctl", "-n", "net.ipv4.ip_forward"], { ns: topo.node }))
           .stdout;
@@ -126,7 +73,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         });
         const chat = await until(
           async () => {
-            const r = await cp!.call<{ ok: boolean; text: string }>({
+            const r = await cp.call<{ ok: boolean; text: string }>({
               cmd: "chat",
               baseUrl: labmand.proxyUrl,
               model: "t-42/fast",
@@ -229,7 +176,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         // Heartbeats carry the PQ and WireGuard state.
         const hb = await until(
           async () => {
-            const list = await cp!.call<
+            const list = await cp.call<
               { pq: { state: string }; wireguard: { backend: string } }[]
             >({
               cmd: "heartbeats",
@@ -291,7 +238,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         });
         const again = await until(
           async () => {
-            const r = await cp!.call<{ ok: boolean }>({
+            const r = await cp.call<{ ok: boolean }>({
               cmd: "chat",
               baseUrl: labmand.proxyUrl,
               model: "t-42/fast",
@@ -315,12 +262,8 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         );
       }
     } finally {
-      await cp?.close().catch(() => {});
-      await mock?.close().catch(() => {});
       await stopChild(loopbackServices);
       await run(["pkill", "-f", `wireguard-go ${nodeIf}`]).catch(() => {});
-      await topo.cleanup();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
 });

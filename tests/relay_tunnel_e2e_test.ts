@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { keygen } from "../labman/commands/keygen.ts";
 import { makeEnvelope } from "../lib/protocol/mod.ts";
 import type { Envelope } from "../lib/protocol/mod.ts";
-import { createTopology, lineReader, randomSuffix, spawnDenoInNetns } from "./helpers/netns.ts";
+import { spawnDenoInNetns } from "./helpers/netns.ts";
+import { setUpE2e } from "./helpers/e2e_sides.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -21,110 +21,19 @@ Deno.test({
   ignore: !isRoot,
   sanitizeResources: false, // children's pipes are closed in finally
   async fn() {
-    const id = randomSuffix();
-    const topo = await createTopology();
-    const tmp = await Deno.makeTempDir({ prefix: "labman-relay-e2e-" });
+    await using world = await setUpE2e({
+      prefix: "labman-relay-e2e-",
+      cpArgs: ["--relay-over-tunnel"],
+      config: {
+        fastHealth: false,
+        sections: (tmp) =>
+          `[portman]\nlisten_port = 7070\nsecret_file = "${tmp}/node/portman.secret"`,
+      },
+    });
+    const { topo, tmp, configPath } = world;
+    const cp = world.cp!.call;
     const children: Deno.ChildProcess[] = [];
     try {
-      // A model server on the node's LAN side.
-      const mock = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          topo.lan,
-          Deno.execPath(),
-          "run",
-          "-A",
-          `${ROOT}lib/mockllm/cli.ts`,
-          "--hostname",
-          topo.lanHostIp,
-          "--port",
-          "8000",
-          "--models",
-          "llama-3.1-8b",
-        ],
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      children.push(mock);
-      const mockOut = lineReader(mock.stdout);
-      assert.match(await mockOut.next(30_000), /listening on/);
-
-      const cpChild = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          topo.cp,
-          Deno.execPath(),
-          "run",
-          "-A",
-          `${ROOT}tests/fixtures/cp_side.ts`,
-          "--iface",
-          `lmc${id}`,
-          "--ip",
-          topo.cpIp,
-          "--token",
-          "e2e-token",
-          "--state",
-          `${tmp}/cp`,
-          "--rosenpass",
-          "--relay-over-tunnel",
-        ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      children.push(cpChild);
-      const cpOut = lineReader(cpChild.stdout);
-      const cpIn = cpChild.stdin.getWriter();
-      assert.equal(JSON.parse(await cpOut.next(60_000)).ready, true);
-      const cp = async <T>(cmd: Record<string, unknown>, timeoutMs = 20_000): Promise<T> => {
-        await cpIn.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
-        const reply = JSON.parse(await cpOut.next(timeoutMs));
-        if (!reply.ok) throw new Error(`cp side: ${reply.error}`);
-        return reply.value as T;
-      };
-
-      const quiet = { out: () => {}, err: () => {} };
-      assert.equal(await keygen(["--dir", `${tmp}/node`], quiet), 0);
-      await Deno.writeTextFile(`${tmp}/node/token`, "e2e-token\n", { mode: 0o600 });
-      const configPath = `${tmp}/labman.toml`;
-      await Deno.writeTextFile(
-        configPath,
-        `[control_plane]
-base_url = "http://${topo.cpIp}:8443"
-node_token_file = "${tmp}/node/token"
-retry_initial_ms = 200
-retry_max_ms = 1000
-
-[wireguard]
-mode = "userspace"
-interface_name = "lmn${id}"
-private_key_path = "${tmp}/node/wireguard/private.key"
-public_key_path = "${tmp}/node/wireguard/public.key"
-
-[rosenpass]
-secret_key_path = "${tmp}/node/rosenpass/pqsk"
-public_key_path = "${tmp}/node/rosenpass/pqpk"
-listen = "${topo.nodeIp}:9999"
-state_dir = "${tmp}/node/rp-run"
-
-[proxy]
-listen_port = 8080
-
-[portman]
-listen_port = 7070
-secret_file = "${tmp}/node/portman.secret"
-
-[logging]
-format = "json"
-
-[[endpoints]]
-name = "lan-gpu"
-base_url = "http://${topo.lanHostIp}:8000/v1"
-`,
-      );
-
       await using labmand = await startLabmand(configPath, { netns: topo.node, timeoutMs: 60_000 });
       const nodes = await cp<{ nodeId: string; address: string }[]>({ cmd: "nodes" });
       const nodeWgIp = nodes[0]!.address.split("/")[0];
@@ -198,13 +107,6 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
       await pm.err;
       labmand.signal("SIGTERM");
       assert.equal(await labmand.exited(30_000), 0);
-      await cp({ cmd: "quit" });
-      await cpIn.close();
-      await cpChild.status;
-      await cpOut.done.catch(() => {});
-      mock.kill("SIGTERM");
-      await mock.status;
-      await mockOut.done.catch(() => {});
     } finally {
       for (const c of children) {
         try {
@@ -212,8 +114,6 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
         } catch { /* exited */ }
         await c.status.catch(() => {});
       }
-      await topo.cleanup();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
 });
