@@ -20,7 +20,7 @@ import {
   resolveDeps,
   rootPath,
 } from "../../lib/ops/mod.ts";
-import { commandArgs, usageError } from "./_args.ts";
+import { commandArgs, type CommandIo, usageError } from "./_args.ts";
 
 const USAGE = `usage: labman install [options]
 
@@ -57,8 +57,8 @@ export interface ProgramOptions {
   readyTimeoutMs: number;
 }
 
-/** The flags `install` and `update` share, for `commandArgs`. */
-export const PROGRAM_FLAGS = {
+/** The flags `install` and `update` share. */
+const PROGRAM_FLAGS = {
   from: { type: "string" },
   "labman-from": { type: "string" },
   "bin-dir": { type: "string" },
@@ -70,8 +70,32 @@ export const PROGRAM_FLAGS = {
   "dry-run": { type: "boolean" },
 } as const;
 
+/** `update`'s flags: `install`'s and the restart controls. */
+const UPDATE_FLAGS = {
+  ...PROGRAM_FLAGS,
+  restart: { type: "boolean" },
+  "ready-timeout": { type: "string" },
+} as const;
+
+/**
+ * Parses `install`'s or `update`'s flags through `commandArgs`: the options,
+ * or the exit code to return at once (0 after `--help`, 2 after a bad flag or value).
+ */
+export function programArgs(
+  command: "install" | "update",
+  args: string[],
+  usage: string,
+  io: CommandIo,
+): ProgramOptions | number {
+  const options = command === "update" ? UPDATE_FLAGS : PROGRAM_FLAGS;
+  const parsed = commandArgs(command, args, { options, usage }, io);
+  if (typeof parsed === "number") return parsed;
+  const opts = programOptions(parsed.values);
+  return typeof opts === "string" ? usageError(command, opts, usage, io) : opts;
+}
+
 /** `install`/`update` options from their parsed flags, or why a value cannot be used. */
-export function programOptions(
+function programOptions(
   v: { [flag: string]: string | boolean | (string | boolean)[] | undefined },
 ): ProgramOptions | string {
   const str = (k: string) => typeof v[k] === "string" ? v[k] as string : undefined;
@@ -212,11 +236,8 @@ async function ensureServiceUser(
 
 export async function install(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
-  const io = { out, err };
-  const parsed = commandArgs("install", args, { options: PROGRAM_FLAGS, usage: USAGE }, io);
-  if (typeof parsed === "number") return parsed;
-  const opts = programOptions(parsed.values);
-  if (typeof opts === "string") return usageError("install", opts, USAGE, io);
+  const opts = programArgs("install", args, USAGE, { out, err });
+  if (typeof opts === "number") return opts;
   const loaded = await loadSources({ ...opts, ...(execPath ? { execPath } : {}) });
   if (!loaded.ok) {
     err(`labman install: ${loaded.error}`);

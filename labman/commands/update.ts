@@ -24,18 +24,10 @@ import {
 import {
   applyPlan,
   planArtifacts,
-  PROGRAM_FLAGS,
-  programOptions,
+  programArgs,
   reloadUnitsIfChanged,
   systemctlAllowed,
 } from "./install.ts";
-import { commandArgs, usageError } from "./_args.ts";
-
-const UPDATE_FLAGS = {
-  ...PROGRAM_FLAGS,
-  restart: { type: "boolean" },
-  "ready-timeout": { type: "string" },
-} as const;
 
 const USAGE = `usage: labman update [options]
 
@@ -62,11 +54,8 @@ Options:
 
 export async function update(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { host, out, err, execPath } = resolveDeps(deps);
-  const io = { out, err };
-  const parsed = commandArgs("update", args, { options: UPDATE_FLAGS, usage: USAGE }, io);
-  if (typeof parsed === "number") return parsed;
-  const opts = programOptions(parsed.values);
-  if (typeof opts === "string") return usageError("update", opts, USAGE, io);
+  const opts = programArgs("update", args, USAGE, { out, err });
+  if (typeof opts === "number") return opts;
   const installed = rootPath(opts.root, `${opts.binDir}/labmand`);
   if (!(await observePath(installed, false)).exists) {
     err(`labman update: Cannot update: ${installed} is not installed — run "labman install" first`);

@@ -45,7 +45,6 @@ export const HostPortSchema = z.string().max(262).regex(HOST_PORT).describe(
 );
 export const CidrSchema = z.union([z.cidrv4(), z.cidrv6()]);
 
-/** One row of the control plane's opaque slug table (slug → tenant, endpoint, model). */
 /**
  * One slug of the routing table: the only definition (the control plane sends it; the registry's
  * `SlugTable`, the data-plane messages and the reference control plane use this type). Not

@@ -153,12 +153,11 @@ export class RosenpassSupervisor {
   get configPath(): string {
     return join(this.#stateDir, "rosenpass.toml");
   }
-  /** Where rosenpass writes each key. */
   /** Pid of the running child, so a successor can stop it if this process dies uncleanly. */
   get pidPath(): string {
     return join(this.#stateDir, "rosenpass.pid");
   }
-
+  /** Where rosenpass writes each key. */
   get keyOutPath(): string {
     return join(this.#stateDir, "peer.osk");
   }
