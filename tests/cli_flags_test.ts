@@ -69,3 +69,16 @@ Deno.test("labman install: --restart belongs to update only", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^labman install: .*--restart/);
 });
+
+Deno.test("labman status/doctor/discover: --timeout-ms must be a positive integer (exit 2)", async () => {
+  for (const command of ["status", "doctor", "discover"]) {
+    for (const bad of ["0", "1.5", "soon"]) {
+      const r = await labman([command, "--timeout-ms", bad]);
+      assert.equal(r.code, 2, `${command} ${bad}: ${r.stderr}`);
+      assert.equal(
+        r.stderr.trim(),
+        `labman ${command}: --timeout-ms must be a positive integer, got "${bad}"`,
+      );
+    }
+  }
+});

@@ -59,3 +59,20 @@ export function usageError(command: string, why: string, usage: string, io: Comm
   io.err(`labman ${command}: ${why}\n${usage}`);
   return 2;
 }
+
+/**
+ * A `--timeout-ms`-style flag: the whole positive number of milliseconds in `raw` (`fallback`
+ * when absent), or undefined after saying what is wrong with it (the command then exits 2).
+ */
+export function positiveMsFlag(
+  command: string,
+  flag: string,
+  raw: string | undefined,
+  fallback: number,
+  io: CommandIo,
+): number | undefined {
+  const ms = Number(raw ?? fallback);
+  if (Number.isInteger(ms) && ms > 0) return ms;
+  io.err(`labman ${command}: ${flag} must be a positive integer, got "${raw}"`);
+  return undefined;
+}

@@ -22,7 +22,7 @@ import {
 } from "../../lib/discover/mod.ts";
 import { type CommandDeps, resolveDeps } from "../../lib/ops/mod.ts";
 import { dialectOf } from "../../lib/registry/mod.ts";
-import { commandArgs } from "./_args.ts";
+import { commandArgs, positiveMsFlag } from "./_args.ts";
 
 const USAGE =
   `usage: labman discover [--hosts LIST] [--ports LIST] [--json] [--write [--config PATH]]
@@ -84,11 +84,11 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
   }, { out, err });
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  const timeoutMs = Number(values["timeout-ms"] ?? 2000);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    err(`labman discover: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
-    return 2;
-  }
+  const timeoutMs = positiveMsFlag("discover", "--timeout-ms", values["timeout-ms"], 2000, {
+    out,
+    err,
+  });
+  if (timeoutMs === undefined) return 2;
   let hosts: string[];
   let ports: number[];
   try {

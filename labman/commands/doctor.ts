@@ -34,7 +34,7 @@ import {
 } from "../../lib/ops/mod.ts";
 import { adminUrl } from "./status.ts";
 import { readProcFile } from "../../lib/procfs/mod.ts";
-import { commandArgs } from "./_args.ts";
+import { commandArgs, positiveMsFlag } from "./_args.ts";
 
 const USAGE = `usage: labman doctor [--config PATH] [--bin-dir DIR] [--root DIR] [--timeout-ms N]
 
@@ -197,11 +197,11 @@ export async function doctor(args: string[], deps: CommandDeps = {}): Promise<nu
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
   const root = values.root ?? "/";
-  const timeoutMs = Number(values["timeout-ms"] ?? 3000);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    err(`labman doctor: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
-    return 2;
-  }
+  const timeoutMs = positiveMsFlag("doctor", "--timeout-ms", values["timeout-ms"], 3000, {
+    out,
+    err,
+  });
+  if (timeoutMs === undefined) return 2;
   const configPath = values.config ?? rootPath(root, PATHS.config);
   const checks: Check[] = [
     runtimeCheck(execPath ?? Deno.execPath()),

@@ -130,6 +130,13 @@ function programOptions(
   return opts;
 }
 
+/** What a dry run says about `systemctl daemon-reload` for a changed unit. */
+export function dryRunReload(systemctl: { ok: boolean; why?: string }): string {
+  return systemctl.ok
+    ? "  would run: systemctl daemon-reload"
+    : `  would skip systemctl (${systemctl.why})`;
+}
+
 /** Observes and plans each artifact in order. */
 export async function planArtifacts(artifacts: Artifact[]): Promise<PlannedAction[]> {
   const plan: PlannedAction[] = [];
@@ -259,13 +266,7 @@ export async function install(args: string[], deps: CommandDeps = {}): Promise<n
   const unitChanged = ["create", "update"].includes(plan[unitIndex].action);
   const systemctl = systemctlAllowed(opts, host.systemdRunning());
   if (opts.dryRun) {
-    if (unitChanged) {
-      out(
-        systemctl.ok
-          ? "  would run: systemctl daemon-reload"
-          : `  would skip systemctl (${systemctl.why})`,
-      );
-    }
+    if (unitChanged) out(dryRunReload(systemctl));
     out(planChanges(plan) ? "dry run: nothing was changed" : "dry run: everything is unchanged");
     return plan.some((a) => a.action === "conflict") ? 1 : 0;
   }

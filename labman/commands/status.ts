@@ -16,7 +16,7 @@ import {
 import { joinHostPort } from "../../lib/net/mod.ts";
 import { type AdminStatus, AdminStatusSchema } from "../../lib/admin/mod.ts";
 import { readCappedText } from "../../lib/http/mod.ts";
-import { commandArgs } from "./_args.ts";
+import { commandArgs, positiveMsFlag } from "./_args.ts";
 
 const DEFAULT_ADMIN = "http://127.0.0.1:9464";
 
@@ -105,11 +105,11 @@ export async function status(args: string[], deps: CommandDeps = {}): Promise<nu
   }, { out, err });
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  const timeoutMs = Number(values["timeout-ms"] ?? 3000);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    err(`labman status: --timeout-ms must be a positive integer, got "${values["timeout-ms"]}"`);
-    return 2;
-  }
+  const timeoutMs = positiveMsFlag("status", "--timeout-ms", values["timeout-ms"], 3000, {
+    out,
+    err,
+  });
+  if (timeoutMs === undefined) return 2;
   if (values.admin !== undefined && !/^https?:\/\//.test(values.admin)) {
     err(`labman status: --admin must be an http URL like ${DEFAULT_ADMIN}, got "${values.admin}"`);
     return 2;

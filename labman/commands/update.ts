@@ -23,6 +23,7 @@ import {
 } from "../../lib/ops/mod.ts";
 import {
   applyPlan,
+  dryRunReload,
   planArtifacts,
   programArgs,
   reloadUnitsIfChanged,
@@ -96,13 +97,7 @@ export async function update(args: string[], deps: CommandDeps = {}): Promise<nu
   const unitChanged = unitAction.action === "create" || unitAction.action === "update";
   const systemctl = systemctlAllowed(opts, host.systemdRunning());
   if (opts.dryRun) {
-    if (unitChanged) {
-      out(
-        systemctl.ok
-          ? "  would run: systemctl daemon-reload"
-          : `  would skip systemctl (${systemctl.why})`,
-      );
-    }
+    if (unitChanged) out(dryRunReload(systemctl));
     if (opts.restart) {
       out(
         systemctl.ok
