@@ -22,12 +22,15 @@ import { BodyTooLargeError, readCappedText } from "../http/mod.ts";
 
 export interface HandlerOptions {
   tokens: readonly string[];
+  /** The control plane's own WireGuard peer as nodes should configure it. */
   wireguard: {
     publicKey: string;
     endpoint: string;
     allowedIps: string[];
+    /** @default 25 */
     persistentKeepaliveS?: number;
   };
+  /** The control plane's Rosenpass key and endpoint; sent to nodes that sent theirs. */
   rosenpass?: { publicKeyB64: string; endpoint?: string };
   /**
    * Called after a node registered and before it is answered, so the control plane's side of

@@ -25,16 +25,9 @@ export interface ReferenceControlPlaneOptions {
   tokens: string[];
   /** IPv4 pool for node addresses (`/32` each). @default "10.90.0.0/24" */
   addressPool?: string;
-  /** The control plane's own WireGuard peer as nodes should configure it. */
-  wireguard: {
-    publicKey: string;
-    endpoint: string;
-    allowedIps: string[];
-    /** @default 25 */
-    persistentKeepaliveS?: number;
-  };
-  /** The control plane's Rosenpass key and endpoint; sent to nodes that sent theirs. */
-  rosenpass?: { publicKeyB64: string; endpoint?: string };
+  /** See HandlerOptions. */
+  wireguard: HandlerOptions["wireguard"];
+  rosenpass?: HandlerOptions["rosenpass"];
   /** Sets up the control plane's tunnel side for a newly registered node (see HandlerOptions). */
   onRegister?: HandlerOptions["onRegister"];
   /** May be fractional (tests). @default 15 */
