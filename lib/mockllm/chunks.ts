@@ -111,6 +111,24 @@ export interface StreamPlan {
 }
 
 /**
+ * One stream event's envelope: the completion's id, `object`, created and model around
+ * `choices`, with `usage` (null until the last) only when the client asked for it.
+ */
+function chunkMaker(meta: CompletionMeta, object: string, includeUsage: boolean) {
+  return (choices: unknown[], usage: Usage | null) => {
+    const out: Record<string, unknown> = {
+      id: meta.id,
+      object,
+      created: meta.created,
+      model: meta.model,
+      choices,
+    };
+    if (includeUsage) out.usage = usage;
+    return out;
+  };
+}
+
+/**
  * `chat.completion.chunk` events: a role chunk (`content: ""`), one chunk per token, a
  * finish chunk with an empty delta, then a usage chunk with `choices: []` when asked for
  * (`stream_options.include_usage`), in which case every other chunk carries `usage: null`.
@@ -120,17 +138,7 @@ export function chatStreamPlan(
   reply: Reply,
   includeUsage: boolean,
 ): StreamPlan {
-  const chunk = (choices: unknown[], usage: Usage | null) => {
-    const out: Record<string, unknown> = {
-      id: meta.id,
-      object: "chat.completion.chunk",
-      created: meta.created,
-      model: meta.model,
-      choices,
-    };
-    if (includeUsage) out.usage = usage;
-    return out;
-  };
+  const chunk = chunkMaker(meta, "chat.completion.chunk", includeUsage);
   const choice = (delta: Record<string, string>, finish: FinishReason | null) => ({
     index: 0,
     delta,
@@ -159,17 +167,7 @@ export function textStreamPlan(
   reply: Reply,
   includeUsage: boolean,
 ): StreamPlan {
-  const chunk = (choices: unknown[], usage: Usage | null) => {
-    const out: Record<string, unknown> = {
-      id: meta.id,
-      object: "text_completion",
-      created: meta.created,
-      model: meta.model,
-      choices,
-    };
-    if (includeUsage) out.usage = usage;
-    return out;
-  };
+  const chunk = chunkMaker(meta, "text_completion", includeUsage);
   const choice = (text: string, finish: FinishReason | null) => ({
     index: 0,
     text,
