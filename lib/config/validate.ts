@@ -462,20 +462,14 @@ function checkPorts(
     addr: proxyIp,
     port: config.proxy.listen_port,
   }];
-  if (config.admin.enabled && addrs.admin) {
+  for (const area of ["admin", "portman"] as const) {
+    const addr = addrs[area];
+    if (!config[area].enabled || !addr) continue;
     tcp.push({
-      path: ["admin", "listen_port"],
-      label: "admin.listen_port",
-      addr: addrs.admin,
-      port: config.admin.listen_port,
-    });
-  }
-  if (config.portman.enabled && addrs.portman) {
-    tcp.push({
-      path: ["portman", "listen_port"],
-      label: "portman.listen_port",
-      addr: addrs.portman,
-      port: config.portman.listen_port,
+      path: [area, "listen_port"],
+      label: `${area}.listen_port`,
+      addr,
+      port: config[area].listen_port,
     });
   }
   checkClashes(c, tcp);
