@@ -16,14 +16,13 @@
  *    deregisters and exits 2 (so systemd restarts it), leaving no key material behind.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { run } from "./helpers/netns.ts";
 import { setUpE2e } from "./helpers/e2e_sides.ts";
 import { until } from "./helpers/wait.ts";
-import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
+import { startLabmand } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 interface Sample {
   t: number;
@@ -157,19 +156,9 @@ Deno.test({
       await run(["ip", "link", "set", veth, "down"], { ns: topo.node, check: true });
       await new Promise((r) => setTimeout(r, 14_000));
       // The operator asks: not ready, and why.
-      const status = await run([
-        "ip",
-        "netns",
-        "exec",
-        topo.node,
-        Deno.execPath(),
-        "run",
-        ...await taskFlags("labman"),
-        `${ROOT}labman/main.ts`,
-        "status",
-        "--admin",
-        "http://127.0.0.1:9464",
-      ]);
+      const status = await runLabman(["status", "--admin", "http://127.0.0.1:9464"], {
+        prefix: ["ip", "netns", "exec", topo.node],
+      });
       assert.equal(status.code, 1, status.stdout + status.stderr);
       assert.match(status.stdout, /NOT READY \(state: serving \(tunnel degraded: nothing received/);
       await new Promise((r) =>

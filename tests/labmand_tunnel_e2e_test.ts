@@ -5,15 +5,14 @@
  * the node's LAN side in netns "lan". The openai SDK calls the proxy from "cp" over the tunnel.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { replyText } from "../lib/mockllm/mod.ts";
 import { run, startLoopbackServices, stopChild } from "./helpers/netns.ts";
 import { setUpE2e } from "./helpers/e2e_sides.ts";
 import { until } from "./helpers/wait.ts";
-import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
+import { runLabman } from "./helpers/labman_cli.ts";
+import { startLabmand } from "./helpers/labmand_process.ts";
 
 const isRoot = Deno.uid() === 0;
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** Listening TCP sockets (`addr:port`, sorted) of process `pid` in `ns`, from `ss`. */
 async function listeningSockets(ns: string, pid: number): Promise<string[]> {
@@ -200,19 +199,9 @@ Deno.test({
         assert.match(metrics, /^labman_rosenpass_exchanges_total [1-9]/m);
 
         // `labman status` (same permission flags as the binary) shows it to the operator.
-        const status = await run([
-          "ip",
-          "netns",
-          "exec",
-          topo.node,
-          Deno.execPath(),
-          "run",
-          ...await taskFlags("labman"),
-          `${ROOT}labman/main.ts`,
-          "status",
-          "--admin",
-          "http://127.0.0.1:9464",
-        ]);
+        const status = await runLabman(["status", "--admin", "http://127.0.0.1:9464"], {
+          prefix: ["ip", "netns", "exec", topo.node],
+        });
         assert.equal(status.code, 0, status.stderr);
         assert.match(status.stdout, /rosenpass: +active/);
         assert.match(status.stdout, /userspace/);
