@@ -116,7 +116,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       registers,
     }),
     cancellations: new Counter({
-      name: "labman_proxy_client_cancellations_total",
+      name: "labman_proxy_cancellations_total",
       help: "Requests the client abandoned before the response finished.",
       labelNames: ["endpoint"] as const,
       registers,
