@@ -43,7 +43,8 @@ import {
 } from "../lib/dataplane/mod.ts";
 import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
-import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
+import { getLogger, setupLogging } from "../lib/telemetry/mod.ts";
+import { mergeExposition, Registry } from "../lib/telemetry/exposition.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";

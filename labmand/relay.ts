@@ -18,7 +18,8 @@ import {
   type Relay,
   startRelay,
 } from "../lib/relay/mod.ts";
-import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
+import { getLogger } from "../lib/telemetry/mod.ts";
+import type { Registry } from "../lib/telemetry/exposition.ts";
 import { createRelayMetrics } from "../lib/relay/mod.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
 

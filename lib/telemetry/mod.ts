@@ -7,6 +7,9 @@
  * getLogger("proxy").info("listening on {addr}", { addr: "127.0.0.1:8080" });
  * ```
  *
+ * `Registry` here is the data plane's plain-number registry; the supervisor's prom-client
+ * registry and the merged exposition come from `./exposition.ts`, which the Worker never loads.
+ *
  * @module
  */
 export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
@@ -19,7 +22,7 @@ export {
   gaugeSeries,
   type HistogramSeries,
   histogramSeries,
-  mergeExposition,
   Registry,
   type UpstreamErrorKind,
 } from "./metrics.ts";
+export type { MetricJSON } from "./plain_metrics.ts";
