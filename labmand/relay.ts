@@ -18,8 +18,7 @@ import {
   type Relay,
   startRelay,
 } from "../lib/relay/mod.ts";
-import { getLogger } from "../lib/telemetry/mod.ts";
-import type { Registry } from "../lib/telemetry/exposition.ts";
+import { getLogger, type SupervisorRegistry as Registry } from "../lib/telemetry/mod.ts";
 import { createRelayMetrics } from "../lib/relay/mod.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
 

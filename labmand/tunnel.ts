@@ -12,8 +12,7 @@ import type { RegisterResponse } from "../lib/control/mod.ts";
 import { randomPsk, type RosenpassStatus, RosenpassSupervisor } from "../lib/rosenpass/mod.ts";
 import { Counter } from "prom-client";
 import type { TunnelSample } from "../lib/lifecycle/mod.ts";
-import { getLogger } from "../lib/telemetry/mod.ts";
-import type { Registry } from "../lib/telemetry/exposition.ts";
+import { getLogger, type SupervisorRegistry as Registry } from "../lib/telemetry/mod.ts";
 import {
   type Base64Key,
   bringUp,

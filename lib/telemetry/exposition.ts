@@ -1,17 +1,19 @@
 /**
  * The supervisor's side of metrics: its own prom-client registry and the exposition text merged
  * from it and the data-plane Workers' plain snapshots ({@linkcode ./plain_metrics.ts}) on every
- * scrape. Kept out of `mod.ts` so the Worker, which imports `mod.ts`, never loads prom-client.
+ * scrape. prom-client is imported when the first scrape runs, never at module load: the Worker
+ * imports `mod.ts`, which re-exports this, and must not load prom-client.
  *
  * @module
  */
-import { type Counter, Registry } from "prom-client";
+import type { Counter } from "prom-client";
 import type { MetricJSON } from "./plain_metrics.ts";
 
 /** Merges metric snapshots (prom-client's `getMetricsAsJSON()` format) into one exposition. */
 export async function mergeExposition(
-  snapshots: readonly (readonly MetricJSON[] | Awaited<ReturnType<Registry["getMetricsAsJSON"]>>)[],
+  snapshots: readonly (readonly MetricJSON[] | readonly { name: string }[])[],
 ): Promise<string> {
+  const { Registry } = await import("prom-client");
   const merged = Registry.merge(
     snapshots.map((json) => {
       const r = new Registry();
@@ -35,4 +37,5 @@ function snapshotMetric(json: unknown): Counter {
   } as unknown as Counter;
 }
 
-export { Registry };
+/** The supervisor's own metrics registry (prom-client's). */
+export type { Registry as SupervisorRegistry } from "prom-client";

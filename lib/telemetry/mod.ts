@@ -7,8 +7,9 @@
  * getLogger("proxy").info("listening on {addr}", { addr: "127.0.0.1:8080" });
  * ```
  *
- * `Registry` here is the data plane's plain-number registry; the supervisor's prom-client
- * registry and the merged exposition come from `./exposition.ts`, which the Worker never loads.
+ * `Registry` here is the data plane's plain-number registry; the supervisor's is prom-client's
+ * (`SupervisorRegistry`), and `mergeExposition` loads prom-client on the first scrape only, so
+ * the Worker, which imports this module, never does.
  *
  * @module
  */
@@ -26,3 +27,4 @@ export {
   type UpstreamErrorKind,
 } from "./metrics.ts";
 export type { MetricJSON } from "./plain_metrics.ts";
+export { mergeExposition, type SupervisorRegistry } from "./exposition.ts";

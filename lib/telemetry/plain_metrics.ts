@@ -48,7 +48,8 @@ export class PlainRegistry {
   registerMetric(metric: Metric): void {
     if (this.#metrics.has(metric.name)) {
       throw new Error(
-        `A metric with the name ${metric.name} has already been registered.`,
+        `Cannot register metric ${metric.name}: this registry already has one by that name — ` +
+          `give each metric its own registry or name`,
       );
     }
     this.#metrics.set(metric.name, metric);
@@ -81,7 +82,12 @@ abstract class LabelledMetric<T extends string, S> implements Metric {
   #gen = 0;
 
   constructor(config: MetricConfig<T>, fresh: () => S) {
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.name)) throw new Error("Invalid metric name");
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(config.name)) {
+      throw new Error(
+        `Cannot create metric "${config.name}": not a Prometheus metric name — ` +
+          `use letters, digits, "_" and ":", not starting with a digit`,
+      );
+    }
     this.name = config.name;
     this.help = config.help;
     this.labelNames = config.labelNames ?? [];
@@ -107,15 +113,14 @@ abstract class LabelledMetric<T extends string, S> implements Metric {
     return series.gen === this.#gen;
   }
 
-  /** The series of `labels`, created on first use; unknown label names throw like prom-client. */
+  /** The series of `labels`, created on first use; unknown label names throw, as in prom-client. */
   protected resolve(labels: LabelValues<T> = {}): Series<S> {
     const names = Object.keys(labels);
     for (const n of names) {
       if (!this.#known.has(n)) {
         throw new Error(
-          `Added label "${n}" is not included in initial labelset: ${
-            JSON.stringify(this.labelNames)
-          }`,
+          `Cannot update metric ${this.name}: label "${n}" is not one of its labels ` +
+            `${JSON.stringify(this.labelNames)} — use only the labels it was created with`,
         );
       }
     }
@@ -184,14 +189,20 @@ export class PlainCounter<T extends string = string> extends LabelledMetric<T, {
   }
 }
 
-/** prom-client's checks and messages for a counter increment. */
+/** prom-client's checks for a counter increment (the messages follow this project's form). */
 export function checkIncrement(value: number | undefined): number {
   if (value === undefined || value === null) return 1;
-  if (value < 0) throw new Error("It is not possible to decrease a counter");
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new TypeError(`Value is not a valid number: ${value}`);
+  if (value < 0) {
+    throw new Error(`Cannot decrease a counter (by ${value}): counters only go up — use a gauge`);
   }
+  if (typeof value !== "number" || !Number.isFinite(value)) throw notANumber(value);
   return value;
+}
+
+function notANumber(value: unknown): TypeError {
+  return new TypeError(
+    `Cannot record ${String(value)}: not a finite number — pass the measured value as a number`,
+  );
 }
 
 /** A gauge. */
@@ -202,7 +213,7 @@ export class PlainGauge<T extends string = string> extends LabelledMetric<T, { v
 
   set(labels: LabelValues<T> | number, value?: number): void {
     const [l, v] = split(labels, value, undefined);
-    if (typeof v !== "number") throw new TypeError(`Value is not a valid number: ${v}`);
+    if (typeof v !== "number") throw notANumber(v);
     this.seriesOf(l).state.value = v;
   }
 
@@ -261,7 +272,7 @@ export class PlainHistogram<T extends string = string> extends LabelledMetric<T,
 
   #observe(state: HistogramState, value: number | undefined): void {
     if (typeof value !== "number" || !Number.isFinite(value)) {
-      throw new TypeError(`Value is not a valid number: ${value}`);
+      throw notANumber(value);
     }
     const b = this.#bounds;
     for (let i = 0; i < b.length; i++) {
