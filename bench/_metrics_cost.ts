@@ -2,8 +2,8 @@
  * The data plane's metric bookkeeping per proxied request, timed in this process: what
  * lib/proxy/handler.ts and lib/registry/router.ts do per request (two histogram observations,
  * one counter increment, two in-flight gauge sets) through the resolved series of
- * lib/telemetry/metrics.ts, next to the same calls with labels passed every time (prom-client's
- * plain public API) as the baseline of the same run.
+ * lib/telemetry/metrics.ts, next to the same calls with labels passed every time (label check and
+ * series lookup per call) as the baseline of the same run.
  *
  * @module
  */

@@ -542,15 +542,27 @@ general_settings:
 }
 
 /** bench/_floor_server.ts: a bare `Deno.serve` SSE server, the per-stream memory floor. */
-export async function startFloorServer(tokenDelayMs: number): Promise<Proc> {
+export function startFloorServer(tokenDelayMs: number): Promise<Proc> {
+  return startPortPrinter(
+    "floor",
+    "the Deno.serve floor server",
+    ["--allow-net", `${ROOT}bench/_floor_server.ts`, "--token-delay-ms", String(tokenDelayMs)],
+  );
+}
+
+/** bench/_idle_floor.ts: one Worker + one `Deno.serve`, the idle-RSS floor. */
+export function startIdleFloor(): Promise<Proc> {
+  return startPortPrinter(
+    "idle floor",
+    "the idle floor (one Worker, one Deno.serve)",
+    ["--allow-net", "--allow-read", `${ROOT}bench/_idle_floor.ts`],
+  );
+}
+
+/** `deno run <args>` of a script that prints `listening on <port>` once bound. */
+async function startPortPrinter(name: string, what: string, args: string[]): Promise<Proc> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      `${ROOT}bench/_floor_server.ts`,
-      "--token-delay-ms",
-      String(tokenDelayMs),
-    ],
+    args: ["run", ...args],
     stdout: "piped",
     stderr: "inherit",
     stdin: "null",
@@ -572,7 +584,7 @@ export async function startFloorServer(tokenDelayMs: number): Promise<Proc> {
   })();
   if (port === 0) {
     await stopChild(child);
-    throw new Error(`Cannot start the Deno.serve floor server: it printed "${text.trim()}"`);
+    throw new Error(`Cannot start ${what}: it printed "${text.trim()}"`);
   }
-  return { name: "floor", port, pids: () => [child.pid], stop: () => stopChild(child) };
+  return { name, port, pids: () => [child.pid], stop: () => stopChild(child) };
 }

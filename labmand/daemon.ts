@@ -28,12 +28,7 @@
 import { Buffer } from "node:buffer";
 import { startAdminServer } from "../lib/admin/mod.ts";
 import { formatIssue, type LabmanConfig, loadConfig, proxyListenAddr } from "../lib/config/mod.ts";
-import {
-  ControlPlaneClient,
-  ControlSession,
-  type RegisterResponse,
-  type SlugEntry,
-} from "../lib/control/mod.ts";
+import type { ControlSession, RegisterResponse, SlugEntry } from "../lib/control/mod.ts";
 import {
   type DataPlane,
   type DataPlaneSettings,
@@ -43,22 +38,22 @@ import {
 } from "../lib/dataplane/mod.ts";
 import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
-import { getLogger, mergeExposition, Registry, setupLogging } from "../lib/telemetry/mod.ts";
+import { getLogger, mergeExposition, setupLogging } from "../lib/telemetry/mod.ts";
+import { Registry } from "prom-client";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
-import { loadNodeKeys } from "./node_keys.ts";
 import { buildNodeStatus } from "./node_status.ts";
 import { Publisher } from "./publisher.ts";
 import { readinessChecks } from "./readiness_checks.ts";
-import { type DaemonRelay, startDaemonRelay } from "./relay.ts";
+import type { DaemonRelay } from "./relay.ts";
 import { applySettings, needsWiderPermissions, planReload } from "./reload.ts";
 import { wireSession } from "./session_wiring.ts";
 import { installSignals, openReloadsWhenOperating, ReloadQueue } from "./signals.ts";
 import { runStartup } from "./startup.ts";
 import { runStopSequence, STOP_CONTROL_MS } from "./stop_sequence.ts";
-import { TunnelWatch } from "./tunnel_watch.ts";
-import { bringUpTunnel, planTunnel, type Tunnel } from "./tunnel.ts";
+import type { TunnelWatch } from "./tunnel_watch.ts";
+import type { Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
 
@@ -252,6 +247,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   };
   // Auxiliary: without it the proxy still serves, so a failure here is logged, not fatal.
   const startRelay = async () => {
+    if (!config.portman.enabled) return;
+    // Loaded only when configured: a node without a relay keeps its code out of memory.
+    const { startDaemonRelay } = await import("./relay.ts");
     relay = await startDaemonRelay({
       config,
       ...(config.control_plane ? { nodeToken: await readNodeToken(config) } : {}),
@@ -386,7 +384,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     // Read (and mode-checked) once: the public half goes to registration, the private half to
     // the interface. Generated on first start, so the node keeps its identity across restarts.
     // Local mode without a control plane has no use for an identity: nothing to read or create.
-    const keys = localMode && !config.control_plane ? null : await loadNodeKeys(config);
+    const keys = localMode && !config.control_plane
+      ? null
+      : await (await import("./node_keys.ts")).loadNodeKeys(config);
     startAdmin();
     const wiring = wireSession(lc, {
       onSlugs: (entries) => {
@@ -405,6 +405,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       const rosenpassPublic = !localMode && config.rosenpass.enabled
         ? await rosenpassPublicKeyB64(config)
         : undefined;
+      // Loaded only when configured: local mode keeps the control-plane client out of memory.
+      const { ControlPlaneClient, ControlSession } = await import("../lib/control/mod.ts");
       session = new ControlSession({
         client: new ControlPlaneClient({
           baseUrl: config.control_plane.base_url,
@@ -457,6 +459,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         }
       },
       bringUpTunnel: async (reg) => {
+        // Loaded only with a tunnel: local mode keeps WireGuard and Rosenpass out of memory.
+        const [{ bringUpTunnel, planTunnel }, { TunnelWatch }] = await Promise.all([
+          import("./tunnel.ts"),
+          import("./tunnel_watch.ts"),
+        ]);
         const t = await bringUpTunnel({
           config,
           privateKey: keys!.privateKey!,

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge } from "prom-client";
 import { type LifecycleState, PHASES, type TunnelHealth } from "../lib/lifecycle/mod.ts";
-import type { Registry } from "../lib/telemetry/mod.ts";
+import type { SupervisorRegistry as Registry } from "../lib/telemetry/mod.ts";
 
 const TUNNEL_STATES: readonly TunnelHealth[] = ["none", "up", "degraded", "failed_closed", "down"];
 

@@ -18,7 +18,7 @@ import {
   type Relay,
   startRelay,
 } from "../lib/relay/mod.ts";
-import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
+import { getLogger, type SupervisorRegistry as Registry } from "../lib/telemetry/mod.ts";
 import { createRelayMetrics } from "../lib/relay/mod.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
 

@@ -12,7 +12,7 @@ import type { RegisterResponse } from "../lib/control/mod.ts";
 import { randomPsk, type RosenpassStatus, RosenpassSupervisor } from "../lib/rosenpass/mod.ts";
 import { Counter } from "prom-client";
 import type { TunnelSample } from "../lib/lifecycle/mod.ts";
-import { getLogger, type Registry } from "../lib/telemetry/mod.ts";
+import { getLogger, type SupervisorRegistry as Registry } from "../lib/telemetry/mod.ts";
 import {
   type Base64Key,
   bringUp,

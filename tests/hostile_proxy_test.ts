@@ -501,7 +501,7 @@ base_url = "${slow.url}"
     upload.close();
     await until(async () => {
       const m = await metrics(labmand.adminUrl!);
-      return metricSum(m, "labman_proxy_client_cancellations_total") >= 2;
+      return metricSum(m, "labman_proxy_cancellations_total") >= 2;
     }, "both disconnects counted");
     const lines = (id: string) =>
       labmand.logs.filter((l) =>

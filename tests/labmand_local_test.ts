@@ -227,7 +227,7 @@ Deno.test("labmand local mode: upstream failures, broken streams and client abor
       })) === 0,
     "lease released after client abort",
   );
-  assert.ok(await metricValue(labmand.adminUrl!, "labman_proxy_client_cancellations_total") >= 1);
+  assert.ok(await metricValue(labmand.adminUrl!, "labman_proxy_cancellations_total") >= 1);
 
   // Flapping: failing health checks take the endpoint out, recovery brings it back.
   flaky.setMode({ tokenDelayMs: 0, tokens: 16, healthStatus: 503 });

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { z } from "zod";
 import { BodyTooLargeError, readCappedText } from "../http/mod.ts";
+import { modelIdsOf, parseModelList } from "./model_list.ts";
 
 /** Why a probe failed, for metrics labels and for callers that react differently. */
 export type ProbeFailureKind =
@@ -51,33 +51,7 @@ export interface ProbeOptions {
   maxBodyBytes?: number;
 }
 
-/**
- * OpenAI list format, loosely: `object` may be missing (some llama.cpp builds) and extra fields
- * are ignored (vLLM `max_model_len`, llama.cpp `meta`, Ollama `owned_by: "library"`). Newer
- * llama.cpp also sends an Ollama-style `models` array next to `data`; `data` wins when present.
- */
-export const ModelListSchema = z
-  .looseObject({
-    object: z.string().optional(),
-    data: z.array(z.looseObject({ id: z.string().min(1) })).optional(),
-    models: z.array(
-      z.looseObject({ model: z.string().min(1).optional(), name: z.string().min(1).optional() })
-        .refine((m) => m.model !== undefined || m.name !== undefined, {
-          message: `needs "model" or "name"`,
-        }),
-    ).optional(),
-  })
-  .refine((l) => l.data !== undefined || l.models !== undefined, {
-    message: `no "data" array`,
-  });
-
-/** Model ids from a parsed list, first occurrence order, duplicates dropped. */
-export function modelIdsOf(list: z.infer<typeof ModelListSchema>): string[] {
-  const ids = list.data !== undefined
-    ? list.data.map((m) => m.id)
-    : (list.models ?? []).map((m) => m.model ?? m.name ?? "");
-  return [...new Set(ids)].filter((id) => id !== "");
-}
+export { modelIdsOf, type ModelList, parseModelList } from "./model_list.ts";
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 
@@ -162,15 +136,15 @@ export async function probeEndpoint(
           `is this an OpenAI-compatible server, and base_url its API root (…/v1)?`,
       );
     }
-    const parsed = ModelListSchema.safeParse(json);
-    if (!parsed.success) {
+    const parsed = parseModelList(json);
+    if (!parsed.ok) {
       return fail(
         "bad_shape",
-        `Cannot parse the model list of ${where}: ${describeShapeError(json, parsed.error)} — ` +
+        `Cannot parse the model list of ${where}: ${parsed.problem} — ` +
           `expected OpenAI list format {"object":"list","data":[{"id":…}]}`,
       );
     }
-    return { ok: true, models: modelIdsOf(parsed.data) };
+    return { ok: true, models: modelIdsOf(parsed.list) };
   } finally {
     clearTimeout(timer);
   }
@@ -249,17 +223,4 @@ function httpMessage(where: string, res: Response, snippet: string): string {
   if (s === 404) return `${head} — base_url must be the OpenAI API root, usually ending in /v1`;
   if (s >= 500) return `${head} — the server is failing; check its logs`;
   return `${head} — is this an OpenAI-compatible server?`;
-}
-
-function describeShapeError(json: unknown, error: z.ZodError): string {
-  if (json === null || typeof json !== "object" || Array.isArray(json)) {
-    return `got ${Array.isArray(json) ? "an array" : json === null ? "null" : typeof json}`;
-  }
-  if (!("data" in json) && !("models" in json)) return `no "data" array`;
-  // Prefer the issue from the `data` branch: it is the format nearly every server speaks.
-  const issues = error.issues.flatMap((i) => i.code === "invalid_union" ? i.errors.flat() : [i]);
-  const first = issues.find((i) => i.path[0] === "data") ?? issues[0];
-  if (!first) return "unexpected shape";
-  const path = first.path.map(String).join(".") || "(root)";
-  return `${path}: ${first.message}`;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ServerKind } from "./dialects.ts";
-import { modelIdsOf, ModelListSchema } from "./discovery.ts";
+import { modelIdsOf, parseModelList } from "./model_list.ts";
 
 /** Paths GET-ed on a candidate server, relative to its root. All are cheap and side-effect free. */
 export const FINGERPRINT_PATHS = [
@@ -82,8 +82,8 @@ function owners(models: Record<string, unknown> | undefined): Set<string> {
  */
 export function fingerprint(obs: Observations): Fingerprint | undefined {
   const modelsJson = json(obs["/v1/models"]);
-  const parsed = modelsJson ? ModelListSchema.safeParse(modelsJson) : undefined;
-  const models = parsed?.success ? modelIdsOf(parsed.data) : [];
+  const parsed = modelsJson ? parseModelList(modelsJson) : undefined;
+  const models = parsed?.ok ? modelIdsOf(parsed.list) : [];
   const owned = owners(modelsJson);
   const out = (kind: ServerKind, evidence: string, version?: string): Fingerprint => ({
     kind,
@@ -153,6 +153,6 @@ export function fingerprint(obs: Observations): Fingerprint | undefined {
       str(version.version),
     );
   }
-  if (parsed?.success) return out("openai", `GET /v1/models answered an OpenAI model list`);
+  if (parsed?.ok) return out("openai", `GET /v1/models answered an OpenAI model list`);
   return undefined;
 }

@@ -3,29 +3,66 @@
  *
  * In local mode (no control plane) the table is the identity: every discovered model id is its
  * own slug, tenant `"local"`. The control plane replaces the whole table at run time with an
- * `UpdateRegistry` message validated by {@linkcode SlugTableSchema}.
+ * `UpdateRegistry` message checked by {@linkcode checkSlugEntries}.
  *
  * @module
  */
-import { z } from "zod";
-import { type SlugEntry, SlugEntrySchema } from "../control/mod.ts";
+import type { SlugEntry } from "../control/mod.ts";
 
-/** The message format: an array of entries with unique slugs. */
-export const SlugTableSchema = z.array(SlugEntrySchema).superRefine((entries, ctx) => {
+/**
+ * Field limits of the control plane's `SlugEntrySchema` (lib/control/schema.ts), checked here
+ * without zod because this module runs in the data-plane Worker; `slugs_test.ts` pins that they
+ * agree with the schema.
+ */
+const LIMITS = { slug: 512, tenant: 256, endpoint: 64, model: 512 } as const;
+
+/**
+ * Checks a slug table message (an array of `{slug, tenant, endpoint?, model}` with unique slugs)
+ * and returns fresh entries without unknown fields. Throws `TypeError` naming the first bad
+ * field as `entries[i].field: why`.
+ */
+export function checkSlugEntries(entries: unknown): SlugEntry[] {
+  const bad = (path: string, why: string): never => {
+    throw new TypeError(`Cannot replace the slug table: entries${path}: ${why}`);
+  };
+  if (!Array.isArray(entries)) bad("", `expected an array, got ${describe(entries)}`);
+  const out: SlugEntry[] = [];
   const seen = new Map<string, number>();
-  entries.forEach((e, i) => {
-    const first = seen.get(e.slug);
-    if (first !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: [i, "slug"],
-        message: `duplicate slug "${e.slug}" (also at [${first}]) — each slug maps to one target`,
-      });
-    } else {
-      seen.set(e.slug, i);
+  (entries as unknown[]).forEach((e, i) => {
+    if (e === null || typeof e !== "object" || Array.isArray(e)) {
+      bad(`[${i}]`, `expected an object, got ${describe(e)}`);
     }
+    const rec = e as Record<string, unknown>;
+    const field = (name: keyof typeof LIMITS, optional: boolean): string | undefined => {
+      const v = rec[name];
+      if (v === undefined && optional) return undefined;
+      if (typeof v !== "string") {
+        return bad(`[${i}].${name}`, `expected a string, got ${describe(v)}`);
+      }
+      if (v.length < 1) bad(`[${i}].${name}`, "must not be empty");
+      if (v.length > LIMITS[name]) bad(`[${i}].${name}`, `longer than ${LIMITS[name]} characters`);
+      return v;
+    };
+    const slug = field("slug", false)!;
+    const tenant = field("tenant", false)!;
+    const endpoint = field("endpoint", true);
+    const model = field("model", false)!;
+    const first = seen.get(slug);
+    if (first !== undefined) {
+      bad(
+        `[${i}].slug`,
+        `duplicate slug "${slug}" (also at [${first}]) — each slug maps to one target`,
+      );
+    }
+    seen.set(slug, i);
+    out.push(endpoint === undefined ? { slug, tenant, model } : { slug, tenant, endpoint, model });
   });
-});
+  return out;
+}
+
+function describe(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v;
+}
 
 /** Where a slug points. */
 export interface SlugTarget {
@@ -55,19 +92,12 @@ export class SlugTable {
   }
 
   /**
-   * Replaces the whole table atomically. Validates with {@linkcode SlugTableSchema} first, so a
-   * bad message leaves the current table in place. Throws `TypeError` naming the bad field.
+   * Replaces the whole table atomically. Checks it with {@linkcode checkSlugEntries} first, so
+   * a bad message leaves the current table in place. Throws `TypeError` naming the bad field.
    */
   replace(entries: readonly SlugEntry[]): void {
-    const parsed = SlugTableSchema.safeParse(entries);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = issue?.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-        .join("") ?? "";
-      throw new TypeError(`Cannot replace the slug table: entries${path}: ${issue?.message}`);
-    }
     const next = new Map<string, SlugTarget>();
-    for (const e of parsed.data) {
+    for (const e of checkSlugEntries(entries)) {
       next.set(
         e.slug,
         Object.freeze(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { HeartbeatResponseSchema } from "../control/mod.ts";
-import { SlugTable, SlugTableSchema } from "./slugs.ts";
+import { checkSlugEntries, SlugTable } from "./slugs.ts";
+import { SlugTableSchema } from "./slug_schema.ts";
 
 Deno.test("SlugTable: identity by default (local mode)", () => {
   const t = new SlugTable();
@@ -78,4 +79,40 @@ Deno.test("SlugTableSchema: an array of the control plane's {slug, tenant, endpo
   );
   assert.equal(SlugTableSchema.safeParse([{ slug: "s", tenant: "t" }]).success, false);
   assert.equal(SlugTableSchema.safeParse({ slug: "s" }).success, false);
+});
+
+Deno.test("checkSlugEntries: accepts and refuses exactly what SlugTableSchema does", () => {
+  const cases: unknown[] = [
+    [],
+    [{ slug: "s", tenant: "t", model: "m" }],
+    [{ slug: "s", tenant: "t", endpoint: "gpu-a", model: "m", extra: 1 }],
+    [{ slug: "s".repeat(512), tenant: "t".repeat(256), endpoint: "e".repeat(64), model: "m" }],
+    [{ slug: "s".repeat(513), tenant: "t", model: "m" }],
+    [{ slug: "s", tenant: "t".repeat(257), model: "m" }],
+    [{ slug: "s", tenant: "t", endpoint: "e".repeat(65), model: "m" }],
+    [{ slug: "s", tenant: "t", model: "m".repeat(513) }],
+    [{ slug: "s", tenant: "t", endpoint: "", model: "m" }],
+    [{ slug: "s", tenant: "t", endpoint: null, model: "m" }],
+    [{ slug: "", tenant: "t", model: "m" }],
+    [{ slug: 1, tenant: "t", model: "m" }],
+    [{ slug: "s", tenant: "t" }],
+    [{ slug: "s", tenant: "t", model: "m" }, { slug: "s", tenant: "u", model: "n" }],
+    [null],
+    [["s", "t", "m"]],
+    { slug: "s" },
+    "s",
+    null,
+  ];
+  for (const c of cases) {
+    const zod = SlugTableSchema.safeParse(c);
+    let plain: unknown[] | undefined;
+    try {
+      plain = checkSlugEntries(c);
+    } catch (err) {
+      assert.ok(err instanceof TypeError);
+      assert.match(err.message, /^Cannot replace the slug table: entries/);
+    }
+    assert.equal(plain !== undefined, zod.success, JSON.stringify(c).slice(0, 80));
+    if (zod.success) assert.deepEqual(plain, zod.data);
+  }
 });

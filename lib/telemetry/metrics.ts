@@ -1,17 +1,18 @@
 /**
- * Prometheus metrics with conventional names and units. The data plane and the supervisor each
- * own a registry; the admin listener merges them on every scrape.
+ * The data plane's Prometheus metrics with conventional names and units, as plain numbers
+ * ({@linkcode ./plain_metrics.ts}): the Worker never loads prom-client. The supervisor owns a
+ * prom-client registry and merges the Workers' snapshots into it on every scrape
+ * ({@linkcode ./exposition.ts}).
  *
  * @module
  */
 import {
-  Counter,
-  type CounterConfiguration,
-  Gauge,
-  type GaugeConfiguration,
-  Histogram,
-  Registry,
-} from "prom-client";
+  checkIncrement,
+  PlainCounter as Counter,
+  PlainGauge as Gauge,
+  PlainHistogram as Histogram,
+  PlainRegistry as Registry,
+} from "./plain_metrics.ts";
 
 /** Latency buckets in seconds, dense below 10 ms where proxy overhead lives. */
 const LATENCY_BUCKETS = [
@@ -48,7 +49,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
   const registers = [registry];
   return {
     registry,
-    requests: new BatchedCounter({
+    requests: new Counter({
       name: "labman_proxy_requests_total",
       help: "Proxied requests by model slug, endpoint and HTTP status.",
       labelNames: ["model", "endpoint", "status"] as const,
@@ -68,7 +69,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    inFlight: new BatchedGauge({
+    inFlight: new Gauge({
       name: "labman_endpoint_in_flight_requests",
       help: "Requests currently holding a lease on the endpoint.",
       labelNames: ["endpoint"] as const,
@@ -116,7 +117,7 @@ export function createDataPlaneMetrics(registry: Registry = new Registry()) {
       registers,
     }),
     cancellations: new Counter({
-      name: "labman_proxy_client_cancellations_total",
+      name: "labman_proxy_cancellations_total",
       help: "Requests the client abandoned before the response finished.",
       labelNames: ["endpoint"] as const,
       registers,
@@ -160,107 +161,21 @@ export interface GaugeSeries {
 }
 
 /**
- * Hot-path series use prom-client's public API only. Counters and gauges keep a plain number per
- * label set and hand it to prom-client (`inc(labels, n)`, `set(labels, v)`) from the metric's
- * `collect` hook, which prom-client runs on every scrape before it reads its values: a request
- * then pays one addition instead of label validation and hashing. Histograms cannot take a
- * batch through the public API, so their series is prom-client's labelled child
- * (`histogram.labels(...)`), resolved once.
+ * Hot-path series resolve their labels once: a request then pays one addition or store instead
+ * of label validation and a key lookup.
  */
-interface PendingCounter {
-  labels: Record<string, string>;
-  value: number;
-}
-interface PendingGauge {
-  labels: Record<string, string>;
-  value: number;
-  dirty: boolean;
-}
-
-const pendingCounters = new WeakMap<object, Map<string, PendingCounter>>();
-const pendingGauges = new WeakMap<object, Map<string, PendingGauge>>();
-
-function seriesKey(labels: Readonly<Record<string, string>>): string {
-  let key = "";
-  for (const name of Object.keys(labels).sort()) key += `${name}\u0000${labels[name]}\u0000`;
-  return key;
-}
-
-function pendingMap<V>(maps: WeakMap<object, Map<string, V>>, metric: object): Map<string, V> {
-  let map = maps.get(metric);
-  if (map === undefined) maps.set(metric, map = new Map());
-  return map;
-}
-
-/** A counter whose resolved series add to plain numbers that a scrape hands to prom-client. */
-export class BatchedCounter<T extends string = string> extends Counter<T> {
-  constructor(config: CounterConfiguration<T>) {
-    super({
-      ...config,
-      collect(this: Counter<T>) {
-        const map = pendingCounters.get(this);
-        if (map === undefined) return;
-        for (const p of map.values()) {
-          if (p.value === 0) continue;
-          const value = p.value;
-          p.value = 0;
-          this.inc(p.labels as Partial<Record<T, string>>, value);
-        }
-      },
-    });
-  }
-
-  // prom-client's constructor calls reset() before subclass fields exist, hence the WeakMap.
-  override reset(): void {
-    super.reset();
-    for (const p of pendingCounters.get(this)?.values() ?? []) p.value = 0;
-  }
-}
-
-/** A gauge whose resolved series keep the latest value until a scrape hands it to prom-client. */
-export class BatchedGauge<T extends string = string> extends Gauge<T> {
-  constructor(config: GaugeConfiguration<T>) {
-    super({
-      ...config,
-      collect(this: Gauge<T>) {
-        const map = pendingGauges.get(this);
-        if (map === undefined) return;
-        for (const p of map.values()) {
-          if (!p.dirty) continue;
-          p.dirty = false;
-          this.set(p.labels as Partial<Record<T, string>>, p.value);
-        }
-      },
-    });
-  }
-
-  override reset(): void {
-    super.reset();
-    for (const p of pendingGauges.get(this)?.values() ?? []) p.dirty = false;
-  }
-}
-
 export function counterSeries<T extends string>(
   metric: Counter<T>,
   labels: Readonly<Record<T, string>>,
 ): CounterSeries {
-  const copy: Record<string, string> = { ...labels };
-  if (!(metric instanceof BatchedCounter)) {
-    return { inc: (value = 1) => metric.inc(copy as Partial<Record<T, string>>, value) };
-  }
-  // Validate the labels once, the way prom-client would on every call.
-  metric.inc(copy as Partial<Record<T, string>>, 0);
-  const map = pendingMap(pendingCounters, metric);
-  const key = seriesKey(copy);
-  let pending = map.get(key);
-  if (pending === undefined) map.set(key, pending = { labels: copy, value: 0 });
-  const p = pending;
+  const copy = { ...labels } as Partial<Record<T, string>>;
+  // Re-resolved after reset() or remove(), so a series never updates a dropped entry.
+  let series = metric.seriesOf(copy);
   return {
     inc(value = 1): void {
-      // prom-client's own error for a negative or non-finite increment.
-      if (!(value >= 0) || value === Infinity) {
-        metric.inc(copy as Partial<Record<T, string>>, value);
-      } else p.value += value;
+      const v = checkIncrement(value);
+      if (!metric.holds(series)) series = metric.seriesOf(copy);
+      series.state.value += v;
     },
   };
 }
@@ -276,52 +191,15 @@ export function gaugeSeries<T extends string>(
   metric: Gauge<T>,
   labels: Readonly<Record<T, string>>,
 ): GaugeSeries {
-  const copy: Record<string, string> = { ...labels };
-  if (!(metric instanceof BatchedGauge)) {
-    return { set: (value) => metric.set(copy as Partial<Record<T, string>>, value) };
-  }
-  const map = pendingMap(pendingGauges, metric);
-  const key = seriesKey(copy);
-  let pending = map.get(key);
-  if (pending === undefined) map.set(key, pending = { labels: copy, value: 0, dirty: false });
-  const p = pending;
+  const copy = { ...labels } as Partial<Record<T, string>>;
+  let series = metric.seriesOf(copy);
   return {
     set(value: number): void {
-      if (typeof value !== "number") metric.set(copy as Partial<Record<T, string>>, value);
-      p.value = value;
-      p.dirty = true;
+      if (typeof value !== "number") metric.set(copy, value);
+      if (!metric.holds(series)) series = metric.seriesOf(copy);
+      series.state.value = value;
     },
   };
-}
-
-/** Merges metric snapshots (from `registry.getMetricsAsJSON()`) into one exposition text. */
-export async function mergeExposition(
-  snapshots: Awaited<ReturnType<Registry["getMetricsAsJSON"]>>[],
-): Promise<string> {
-  const merged = Registry.merge(
-    snapshots.map((json) => {
-      const r = new Registry();
-      for (const metric of json) {
-        // deno-lint-ignore no-explicit-any -- prom-client's JSON snapshot type is not exported
-        r.registerMetric(snapshotMetric(metric as any));
-      }
-      return r;
-    }),
-  );
-  return await merged.metrics();
-}
-
-// deno-lint-ignore no-explicit-any -- see mergeExposition
-function snapshotMetric(json: any) {
-  // A read-only metric whose get() returns the snapshot: prom-client serialises it as is.
-  return {
-    name: json.name,
-    help: json.help,
-    type: json.type,
-    aggregator: json.aggregator,
-    get: () => Promise.resolve(json),
-    reset: () => {},
-  } as unknown as Counter;
 }
 
 export { Registry };

@@ -7,6 +7,10 @@
  * getLogger("proxy").info("listening on {addr}", { addr: "127.0.0.1:8080" });
  * ```
  *
+ * `Registry` here is the data plane's plain-number registry; the supervisor's is prom-client's
+ * (`SupervisorRegistry`), and `mergeExposition` loads prom-client on the first scrape only, so
+ * the Worker, which imports this module, never does.
+ *
  * @module
  */
 export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
@@ -19,7 +23,8 @@ export {
   gaugeSeries,
   type HistogramSeries,
   histogramSeries,
-  mergeExposition,
   Registry,
   type UpstreamErrorKind,
 } from "./metrics.ts";
+export type { MetricJSON } from "./plain_metrics.ts";
+export { mergeExposition, type SupervisorRegistry } from "./exposition.ts";
