@@ -39,13 +39,6 @@ export function joinPath(dir: string, relative: string): string {
   return "/" + out.join("/");
 }
 
-/**
- * Areas whose messages another branch (issue 13b: proxy, data plane) is rewriting while this
- * rule grew to custom classes and every `new`; `error-message` skips them until that merges.
- * Remove an entry once `deno lint` is clean for it.
- */
-const ERROR_MESSAGE_PENDING = ["lib/proxy", "lib/dataplane"];
-
 function isTestFile(path: string): boolean {
   return /_test\.ts$/.test(path) || /\/(tests|bench)\//.test(path) ||
     /\/_test_helpers\.ts$|\/_testing\.ts$|\/_fixtures\.ts$/.test(path);
@@ -81,7 +74,8 @@ export const ERROR_CLASSES: Record<string, { arg: number; form: "message" | "act
   RangeError: { arg: 0, form: "message" },
   SyntaxError: { arg: 0, form: "message" },
   ControlPlaneError: { arg: 0, form: "message" },
-  HttpProtocolError: { arg: 0, form: "message" },
+  // Takes only the reason: the class writes "Cannot parse the upstream's HTTP/1.1 response: ".
+  HttpProtocolError: { arg: -1, form: "message" },
   // Its message is the `error` frame's text for the peer, next to a machine-readable code
   // ("kind: unknown kind …"); a hostile peer gets no fix, so the house form does not apply.
   ProtocolError: { arg: -1, form: "message" },
@@ -171,7 +165,6 @@ const plugin: Deno.lint.Plugin = {
     "error-message": {
       create(context) {
         if (isTestFile(context.filename)) return {};
-        if (ERROR_MESSAGE_PENDING.includes(areaOf(context.filename) ?? "")) return {};
         return {
           // Every construction, not only `throw`: errors are also returned, rejected and
           // passed to `controller.error`.

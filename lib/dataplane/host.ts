@@ -170,7 +170,9 @@ async function spawn(
   worker.onmessageerror = () => fail("data plane sent an unreadable message");
 
   const request = <T>(msg: WithoutId<ToWorker>): Promise<T> => {
-    if (terminated) return Promise.reject(new Error("data plane is not running"));
+    if (terminated) {
+      return Promise.reject(new Error("Cannot reach the data plane: it is not running"));
+    }
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -186,7 +188,8 @@ async function spawn(
       ready.promise,
       new Promise<never>((_, rej) => {
         timer = setTimeout(
-          () => rej(new Error(`data plane did not start within ${timeoutMs} ms`)),
+          () =>
+            rej(new Error(`Cannot start the data plane: it was not ready within ${timeoutMs} ms`)),
           timeoutMs,
         );
       }),
@@ -230,7 +233,9 @@ async function spawn(
         } finally {
           clearTimeout(timer);
           terminated = true;
-          for (const p of pending.values()) p.reject(new Error("data plane terminated"));
+          for (const p of pending.values()) {
+            p.reject(new Error("Cannot finish the request: the data plane was terminated"));
+          }
           pending.clear();
           worker.terminate();
         }
@@ -238,7 +243,9 @@ async function spawn(
       terminate() {
         if (terminated) return;
         terminated = true;
-        for (const p of pending.values()) p.reject(new Error("data plane was stopped"));
+        for (const p of pending.values()) {
+          p.reject(new Error("Cannot finish the request: the data plane was stopped"));
+        }
         pending.clear();
         worker.terminate();
       },

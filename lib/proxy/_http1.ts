@@ -8,6 +8,12 @@
 /** Malformed upstream HTTP. The client maps it to an `UpstreamError` of kind `protocol`. */
 export class HttpProtocolError extends Error {
   override name = "HttpProtocolError";
+  /** What is wrong with the bytes, without the house prefix (wrapped by the pool's errors). */
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`Cannot parse the upstream's HTTP/1.1 response: ${reason}`);
+    this.reason = reason;
+  }
 }
 
 const LF = 10;

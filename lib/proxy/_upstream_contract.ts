@@ -265,7 +265,7 @@ export const UPSTREAM_CONTRACT: readonly UpstreamContractCase[] = [
           signal: ac.signal,
         });
         await received.promise;
-        const reason = new Error("client went away");
+        const reason = new Error("Cannot wait for the answer: the client went away");
         ac.abort(reason);
         assert.equal(await rejection(pending), reason);
         assert.equal(await closed.promise, true, "the upstream connection stayed open");

@@ -66,7 +66,7 @@ export class FetchUpstreamClient implements UpstreamClient {
       if (timedOut) {
         throw new UpstreamError(
           "timeout",
-          `no response headers from ${req.url} within ${this.#firstByteTimeoutMs} ms`,
+          `Cannot read the response from ${req.url}: no headers within ${this.#firstByteTimeoutMs} ms`,
         );
       }
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";

@@ -413,7 +413,7 @@ function indexOfLf(buf: Uint8Array, from: number, to: number): number {
 function protocolError(conn: Connection, err: HttpProtocolError): UpstreamError {
   return new UpstreamError(
     "protocol",
-    `Malformed response from ${conn.pool.origin}: ${err.message}`,
+    `Cannot read the response from ${conn.pool.origin}: ${err.reason}`,
     {
       cause: err,
     },
@@ -473,14 +473,15 @@ export class UpstreamPool implements UpstreamClient {
     this.#keepAliveMs = positive(options.keepAliveMs ?? 30_000, "keepAliveMs");
     this.maxHeaderBytes = positive(options.maxHeaderBytes ?? 64 * 1024, "maxHeaderBytes");
     this.#firstByteMessage =
-      `no response headers from ${this.origin} within ${this.#firstByteTimeoutMs} ms`;
+      `Cannot read the response from ${this.origin}: no headers within ${this.#firstByteTimeoutMs} ms`;
   }
 
   /** Deadline message for a body read; cached because `#more` runs for every chunk. */
   idleMessage(what: string): string {
     let message = this.#idleMessages.get(what);
     if (message === undefined) {
-      message = `no ${what} from ${this.origin} for ${this.#idleTimeoutMs} ms`;
+      message =
+        `Cannot read the response from ${this.origin}: no ${what} for ${this.#idleTimeoutMs} ms`;
       this.#idleMessages.set(what, message);
     }
     return message;
@@ -552,7 +553,10 @@ export class UpstreamPool implements UpstreamClient {
     this.#closed = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    const reason = new UpstreamError("reset", `Upstream client for ${this.origin} was closed`);
+    const reason = new UpstreamError(
+      "reset",
+      `Cannot use the upstream client for ${this.origin}: it was closed`,
+    );
     for (const waiter of this.#waiters.splice(0)) {
       waiter.signal?.removeEventListener("abort", waiter.onAbort);
       waiter.reject(reason);
@@ -743,7 +747,7 @@ export class UpstreamPool implements UpstreamClient {
   #headTooLarge(): UpstreamError {
     return new UpstreamError(
       "protocol",
-      `Malformed response from ${this.origin}: response head exceeds ${this.maxHeaderBytes} bytes`,
+      `Cannot read the response from ${this.origin}: its head exceeds ${this.maxHeaderBytes} bytes`,
     );
   }
 

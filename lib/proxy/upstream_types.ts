@@ -91,7 +91,7 @@ export interface UpstreamClientOptions {
 /** Validates a numeric option. */
 export function positive(value: number, name: string): number {
   if (!(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(`Cannot create upstream client as '${name}' must be a positive number`);
+    throw new RangeError(`Cannot create the upstream client: '${name}' must be a positive number`);
   }
   return value;
 }
