@@ -1,4 +1,4 @@
-// The house lint rules (_tools/lint_plugin.ts): the pure decisions, then the rule run by
+// The house lint rules (.ci/lint_plugin.ts): the pure decisions, then the rule run by
 // `deno lint` itself on a scratch tree shaped like the repository.
 import assert from "node:assert/strict";
 import {
@@ -6,7 +6,7 @@ import {
   deepImportProblem,
   ERROR_CLASSES,
   errorMessageProblem,
-} from "../_tools/lint_plugin.ts";
+} from "../.ci/lint_plugin.ts";
 
 const ROOT = "/repo";
 
@@ -47,7 +47,7 @@ Deno.test("deepImportProblem: only mod.ts across areas; inside an area and in te
 Deno.test("deno lint with the plugin fails on a deep import and passes through mod.ts", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const plugin = new URL("../_tools/lint_plugin.ts", import.meta.url).href;
+    const plugin = new URL("../.ci/lint_plugin.ts", import.meta.url).href;
     await Deno.mkdir(`${dir}/lib/a`, { recursive: true });
     await Deno.mkdir(`${dir}/lib/b`, { recursive: true });
     await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ lint: { plugins: [plugin] } }));
@@ -124,14 +124,14 @@ Deno.test("every error class in the code is in ERROR_CLASSES, so its messages ar
       }
     }
   }
-  assert.deepEqual(missing, [], "add each to ERROR_CLASSES in _tools/lint_plugin.ts");
+  assert.deepEqual(missing, [], "add each to ERROR_CLASSES in .ci/lint_plugin.ts");
   assert.ok(Object.keys(ERROR_CLASSES).length > 4, "the scan found the project's classes");
 });
 
 Deno.test("deno lint with the plugin checks project error classes wherever they are built", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const plugin = new URL("../_tools/lint_plugin.ts", import.meta.url).href;
+    const plugin = new URL("../.ci/lint_plugin.ts", import.meta.url).href;
     await Deno.mkdir(`${dir}/lib/a`, { recursive: true });
     await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ lint: { plugins: [plugin] } }));
     const lint = async (file: string, text: string) => {

@@ -19,7 +19,7 @@
 export function areaOf(path: string): string | undefined {
   const parts = path.split("/");
   const lib = parts.lastIndexOf("lib");
-  const root = ["labman", "labmand", "tests", "bench", "_tools"];
+  const root = ["labman", "labmand", "tests", "bench", ".ci"];
   if (lib >= 0 && parts.length > lib + 2) return `lib/${parts[lib + 1]}`;
   for (let i = parts.length - 2; i >= 0; i--) {
     if (root.includes(parts[i]) && !parts.slice(i + 1, -1).includes("lib")) {
