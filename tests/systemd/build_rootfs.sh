@@ -14,8 +14,12 @@ command -v mmdebstrap >/dev/null || { echo "build_rootfs: mmdebstrap is not inst
 # Reuse the mirror this machine already uses (the only one reachable in CI).
 uri() { awk -v s="$1" '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i==s) print u}' \
   /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1; }
-MIRROR=$(uri bookworm); MIRROR=${MIRROR:-http://deb.debian.org/debian}
-SECURITY=$(uri bookworm-security); SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
+MIRROR=$(uri bookworm)
+SECURITY=$(uri bookworm-security)
+[[ -n "$MIRROR" && -n "$SECURITY" ]] || {
+  echo "build_rootfs: Cannot find the bookworm and bookworm-security mirrors in /etc/apt/sources.list.d/*.sources — add them (deb822 format)" >&2
+  exit 1
+}
 tmp="$DEST.tmp.$$"
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
