@@ -146,7 +146,14 @@ async function rig(keyLifetimeMs: number): Promise<Rig> {
         await w.write(new TextEncoder().encode("stop\n")).catch(() => {});
         await w.close().catch(() => {});
       } catch { /* closed */ }
-      await stopChild(agentProc);
+      // The agent stops its rosenpass child on "stop"; a signal now would orphan that child.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const exited = await Promise.race([
+        agentProc.status.then(() => true),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(false), 8_000)),
+      ]);
+      clearTimeout(timer);
+      if (!exited) await stopChild(agentProc);
     }
     await agentOut?.done.catch(() => {});
     await agentErr?.catch(() => "");
