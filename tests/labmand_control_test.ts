@@ -7,20 +7,15 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
 
 async function startCp(port = 0): Promise<ReferenceControlPlane> {
   return await startReferenceControlPlane({
     hostname: "127.0.0.1",
     port,
     tokens: ["good-token"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.2,
   });
 }

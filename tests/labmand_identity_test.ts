@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair, publicKeyFromPrivate } from "../lib/wireguard/mod.ts";
+import { encodeKey, publicKeyFromPrivate } from "../lib/wireguard/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
 
 Deno.test("labmand: the node key is generated once (0600 in 0700) and kept across restarts", async () => {
   await using mock = await startMockLlm({ models: ["m"] });
@@ -15,11 +15,7 @@ Deno.test("labmand: the node key is generated once (0600 in 0700) and kept acros
     hostname: "127.0.0.1",
     port: 0,
     tokens: ["tok"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.2,
   });
   const dir = await Deno.makeTempDir({ prefix: "labman-id-" });

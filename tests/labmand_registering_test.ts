@@ -10,9 +10,8 @@ import { fileURLToPath } from "node:url";
 import type { RegisterRequest } from "../lib/control/mod.ts";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
-import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
+import { startLabmand, taskFlags, testControlPlanePeer } from "./helpers/labmand_process.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -110,11 +109,7 @@ Deno.test("labmand tunnel mode registers with the capabilities of a first discov
   const bodies: { at: number; body: RegisterRequest }[] = [];
   await using cp = await startReferenceControlPlane({
     tokens: ["tok"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     // Keeps the node registering (no tunnel is created on this host): record, then fail (500).
     onRegister: (req) => {
       bodies.push({ at: performance.now(), body: req });

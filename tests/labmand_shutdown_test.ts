@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
 
 const GRACE_MS = 1500;
 
@@ -23,11 +22,7 @@ Deno.test("labmand: after shutdown_grace_ms an endless stream is aborted, then s
     hostname: "127.0.0.1",
     port: 0,
     tokens: ["tok"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.2,
   });
   const dir = await Deno.makeTempDir({ prefix: "labman-stop-" });

@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
-import { startLabmand, taskFlags } from "./helpers/labmand_process.ts";
+import { startLabmand, taskFlags, testControlPlanePeer } from "./helpers/labmand_process.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { llamaSkipReason, makeTinyModel, startLlamaServer } from "./fixtures/llama/llama_server.ts";
 
 const skip = llamaSkipReason();
@@ -461,11 +460,7 @@ Deno.test({
         hostname: "127.0.0.1",
         port: 0,
         tokens: ["node-token"],
-        wireguard: {
-          publicKey: encodeKey((await generateKeyPair()).publicKey),
-          endpoint: "192.0.2.2:51820",
-          allowedIps: ["10.90.0.1/32"],
-        },
+        wireguard: await testControlPlanePeer(),
         heartbeatIntervalS: 0.2,
       });
       const cfg = await config([{ name: "llama", url: llama.url }]);

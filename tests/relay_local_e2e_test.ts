@@ -10,9 +10,8 @@ import { startMockLlm } from "../lib/mockllm/mod.ts";
 import type { Envelope } from "../lib/protocol/mod.ts";
 import { makeEnvelope } from "../lib/protocol/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/refcp/mod.ts";
-import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { until } from "./helpers/netns.ts";
-import { startLabmand } from "./helpers/labmand_process.ts";
+import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
 import { connectPortman, up } from "./helpers/portman_client.ts";
 
 async function startCp(): Promise<ReferenceControlPlane> {
@@ -20,11 +19,7 @@ async function startCp(): Promise<ReferenceControlPlane> {
     hostname: "127.0.0.1",
     port: 0,
     tokens: ["good-token"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.5,
   });
 }
@@ -512,11 +507,7 @@ Deno.test("relay: a websocket_url pointing anywhere but the control plane is not
     hostname: "127.0.0.1",
     port: 0,
     tokens: ["good-token"],
-    wireguard: {
-      publicKey: encodeKey((await generateKeyPair()).publicKey),
-      endpoint: "192.0.2.2:51820",
-      allowedIps: ["10.90.0.1/32"],
-    },
+    wireguard: await testControlPlanePeer(),
     websocketUrl: `ws://127.0.0.2:${(lan.addr as Deno.NetAddr).port}/api/v1/ws`,
   });
   const cfg = await config(cp.url, mock.url);

@@ -3,6 +3,7 @@
  * deno.json (the same set `deno task compile` bakes into the binary), and waits until it serves.
  */
 import { fileURLToPath } from "node:url";
+import { encodeKey, generateKeyPair } from "../../lib/wireguard/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -166,5 +167,17 @@ export async function startLabmand(
       }
       await exited().catch(() => {});
     },
+  };
+}
+
+/**
+ * The control-plane peer a reference control plane hands out in tests that never build the
+ * tunnel (local mode): a fresh key, a TEST-NET endpoint and the one allowed /32.
+ */
+export async function testControlPlanePeer() {
+  return {
+    publicKey: encodeKey((await generateKeyPair()).publicKey),
+    endpoint: "192.0.2.2:51820",
+    allowedIps: ["10.90.0.1/32"],
   };
 }
