@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 
 /**
  * Bytes of request bodies held at once, across every request (and every handler a reload
@@ -62,18 +63,20 @@ export type ReadBodyResult =
  */
 const SMALL_BODY = 64 * 1024;
 
-const PENDING = Symbol("pending");
+/** Slow bodies' deadlines share one timer (lib/proxy/deadlines.ts). */
+const bodyDeadlines = new DeadlineQueue();
+
 /** Microtask turns a read already in memory takes to settle (2–4 with Deno 2.9), with margin. */
 const QUICK_HOPS = 8;
 
-/** `p`'s value if it settles within a few microtask turns (no I/O), else {@linkcode PENDING}. */
-function settledWithin<T>(p: Promise<T>): Promise<T | typeof PENDING> {
-  let later: Promise<typeof PENDING> = Promise.resolve(PENDING);
-  for (let i = 0; i < QUICK_HOPS; i++) later = later.then((v) => v);
-  return Promise.race([p, later]);
-}
-
-async function readSmall(
+/**
+ * One promise per read and, in the usual case, no timer at all: a small body nearly always came
+ * with the head, and then `req.bytes()` settles within a few microtask turns without I/O. Only a
+ * read still pending after {@linkcode QUICK_HOPS} turns gets a deadline, an entry in a queue
+ * that shares one timer. (A `setTimeout`/`clearTimeout` pair per request, and later a race
+ * against a chain of eight promises, were several % of the proxy's CPU; bench/README.md.)
+ */
+function readSmall(
   req: Request,
   declared: number,
   options: ReadBodyOptions,
@@ -81,54 +84,71 @@ async function readSmall(
   const budget = options.budget;
   if (budget !== undefined && !budget.tryReserve(declared)) {
     req.body?.cancel().catch(() => {});
-    return { kind: "over_budget" };
+    return Promise.resolve({ kind: "over_budget" });
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const reading = req.bytes();
-    // After a timeout nobody awaits it: its later rejection must not be unhandled.
-    reading.catch(() => {});
-    // A small body nearly always came with the head, and then Deno hands it over without I/O:
-    // such a read needs no timer (arming and clearing one was ~4% of the proxy's CPU).
-    const quick = await settledWithin(reading);
-    if (quick !== PENDING) return { kind: "ok", bytes: quick, reserved: declared };
-    const bytes = options.timeoutMs === undefined ? await reading : await Promise.race([
-      reading,
-      new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), options.timeoutMs);
-      }),
-    ]);
-    if (bytes === null) {
-      budget?.release(declared);
-      // The pending read ends when the server closes the connection after our answer.
-      return { kind: "timeout", received: 0 };
-    }
-    return { kind: "ok", bytes, reserved: declared };
-  } catch (error) {
+  const failed = (error: unknown): ReadBodyResult => {
     budget?.release(declared);
     return { kind: "failed", error, received: 0 };
-  } finally {
-    clearTimeout(timer);
+  };
+  const reading = req.bytes();
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs === undefined) {
+    return reading.then((bytes) => ({ kind: "ok", bytes, reserved: declared }), failed);
   }
+  return new Promise<ReadBodyResult>((resolve) => {
+    let done = false;
+    let deadline: Deadline | null = null;
+    reading.then((bytes) => {
+      if (done) return;
+      done = true;
+      deadline?.cancel();
+      resolve({ kind: "ok", bytes, reserved: declared });
+    }, (error) => {
+      if (done) return;
+      done = true;
+      deadline?.cancel();
+      resolve(failed(error));
+    });
+    // Microtasks, not promises: counting turns this way allocates nothing per turn.
+    let hops = 0;
+    const wait = () => {
+      if (done) return;
+      if (++hops < QUICK_HOPS) return queueMicrotask(wait);
+      deadline = bodyDeadlines.add(timeoutMs, () => {
+        if (done) return;
+        done = true;
+        budget?.release(declared);
+        // The pending read ends when the server closes the connection after our answer.
+        resolve({ kind: "timeout", received: 0 });
+      });
+    };
+    queueMicrotask(wait);
+  });
 }
 
-/** Reads the body of `req` incrementally under the bounds of `options`. */
-export async function readBody(req: Request, options: ReadBodyOptions): Promise<ReadBodyResult> {
+/** Reads the body of `req` under the bounds of `options`. */
+export function readBody(req: Request, options: ReadBodyOptions): Promise<ReadBodyResult> {
   const { maxBytes, budget } = options;
   const declared = req.headers.get("content-length");
   if (declared !== null) {
     const n = Number(declared);
     if (n > maxBytes) {
       req.body?.cancel().catch(() => {});
-      return { kind: "too_large" };
+      return Promise.resolve({ kind: "too_large" });
     }
     // Refuse up front what the budget cannot take; the reservation is still made per chunk.
     if (budget !== undefined && n > budget.limit - budget.used) {
       req.body?.cancel().catch(() => {});
-      return { kind: "over_budget" };
+      return Promise.resolve({ kind: "over_budget" });
     }
-    if (n <= SMALL_BODY && Number.isInteger(n)) return await readSmall(req, n, options);
+    if (n <= SMALL_BODY && Number.isInteger(n)) return readSmall(req, n, options);
   }
+  return readStreamed(req, options);
+}
+
+/** Bodies of unknown or large size: chunk by chunk, reserving as bytes arrive. */
+async function readStreamed(req: Request, options: ReadBodyOptions): Promise<ReadBodyResult> {
+  const { maxBytes, budget } = options;
   const stream = req.body;
   if (stream === null) return { kind: "ok", bytes: new Uint8Array(0), reserved: 0 };
   const reader = stream.getReader();

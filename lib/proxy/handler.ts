@@ -16,7 +16,7 @@ import {
   histogramSeries,
   type Logger,
 } from "../telemetry/mod.ts";
-import { BodyBudget, readBody } from "./body_reader.ts";
+import { BodyBudget, readBody, type ReadBodyOptions, type ReadBodyResult } from "./body_reader.ts";
 import { readCappedText } from "../http/mod.ts";
 import * as errors from "./errors.ts";
 import {
@@ -561,8 +561,9 @@ class Exchange {
     if (this.#done) return;
     this.#done = true;
     const s = this.#s;
+    // The listener on `req.signal` stays: the signal dies with the request, #onClientAbort
+    // ignores a finished exchange, and removing it cost more than the rest of #finish.
     s.active.delete(this);
-    this.#req.signal.removeEventListener("abort", this.#onClientAbort);
     const lease = this.#lease;
     this.#lease = null;
     lease?.release(outcome);
@@ -583,14 +584,18 @@ class Exchange {
     }
   }
 
-  async #parseBody(): Promise<Parsed> {
+  /** Reads and checks the body; one promise, no async frame of its own (per-request cost). */
+  #parseBody(): Promise<Parsed> {
+    const s = this.#s;
+    const options: ReadBodyOptions = { maxBytes: s.proxy.max_body_bytes };
+    if (s.bodyBudget !== undefined) options.budget = s.bodyBudget;
+    if (s.proxy.body_timeout_ms !== undefined) options.timeoutMs = s.proxy.body_timeout_ms;
+    return readBody(this.#req, options).then(this.#parsed);
+  }
+
+  readonly #parsed = (read: ReadBodyResult): Parsed => {
     const s = this.#s;
     const max = s.proxy.max_body_bytes;
-    const read = await readBody(this.#req, {
-      maxBytes: max,
-      ...(s.bodyBudget ? { budget: s.bodyBudget } : {}),
-      ...(s.proxy.body_timeout_ms !== undefined ? { timeoutMs: s.proxy.body_timeout_ms } : {}),
-    });
     switch (read.kind) {
       case "too_large":
         return { ok: false, response: this.#reply(errors.bodyTooLarge(max)) };
@@ -644,7 +649,7 @@ class Exchange {
       return { ok: false, response: this.#reply(errors.modelNotString()) };
     }
     return { ok: true, bytes, text, slug: model, spans: findModelSpans(text) };
-  }
+  };
 }
 
 /**
