@@ -571,3 +571,64 @@ Deno.test("pool hooks: buffered bodies end before request() resolves; streamed o
     await server.close();
   }
 });
+
+Deno.test("spareConnections: a request that had to connect leaves a warm spare, within maxConnections", async () => {
+  const server = rawServer(async (conn) => {
+    for (;;) {
+      const req = await conn.readRequest();
+      if (!req) return;
+      await conn.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  });
+  const pool = new UpstreamPool(server.origin, { spareConnections: 1, maxConnections: 3 });
+  try {
+    const res = await pool.request(post(`${server.origin}/x`));
+    assert.equal(res.status, 200);
+    // The request's own connection plus one connected ahead, both idle once it is answered.
+    for (let i = 0; i < 200 && pool.stats().idle < 2; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(pool.stats(), { total: 2, idle: 2, busy: 0, waiting: 0 });
+    assert.equal(server.connections, 2);
+    // Two streams at once: each takes an idle connection; the bound (3) leaves no room for a
+    // spare beyond the last slot, which stays for a request that needs it.
+    const open = [
+      pool.request(post(`${server.origin}/x`)),
+      pool.request(post(`${server.origin}/x`)),
+    ];
+    for (const r of await Promise.all(open)) assert.equal(r.status, 200);
+    assert(pool.stats().total <= 3);
+    assert(server.connections <= 3);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
+Deno.test("spareConnections: closing the pool cancels a connect-ahead in flight", async () => {
+  // A listener that never accepts: the handshake still completes in the kernel backlog, so the
+  // connect-ahead must be cancelled or discarded by close(), leaving no op behind.
+  const server = rawServer(async (conn) => {
+    const req = await conn.readRequest();
+    if (!req) return;
+    await conn.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    await conn.waitClosed();
+  });
+  const pool = new UpstreamPool(server.origin, { spareConnections: 2 });
+  try {
+    const res = await pool.request(post(`${server.origin}/x`));
+    assert.equal(res.status, 200);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+  assert.equal(pool.stats().total, 0);
+});
+
+Deno.test("spareConnections must be a whole number", () => {
+  assert.throws(() => new UpstreamPool("http://127.0.0.1:1", { spareConnections: -1 }), RangeError);
+  assert.throws(
+    () => new UpstreamPool("http://127.0.0.1:1", { spareConnections: 1.5 }),
+    RangeError,
+  );
+});
