@@ -18,6 +18,7 @@ import {
 } from "../telemetry/mod.ts";
 import { BodyBudget, readBody, type ReadBodyOptions, type ReadBodyResult } from "./body_reader.ts";
 import { readCappedText } from "../http/mod.ts";
+import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import * as errors from "./errors.ts";
 import {
   pickRequestId,
@@ -71,6 +72,14 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 const baseLog = getLogger("proxy");
+
+/**
+ * How long an exchange runs before the proxy listens for its client going away: short enough
+ * that a disconnect during a long completion frees the endpoint within tens of milliseconds,
+ * long enough that the usual answer never pays for the signal (docs/performance.md §3).
+ */
+const CLIENT_WATCH_AFTER_MS = 20;
+const clientWatch = new DeadlineQueue({ resolutionMs: 10 });
 
 /** Creates the proxy handler. */
 export function createProxyHandler(options: ProxyHandlerOptions): ProxyHandler {
@@ -208,6 +217,8 @@ class Exchange {
   #responded = false;
   /** A body end reported before `request()` resolved (bodies that came with the head). */
   #earlyEnd: BodyEnd | null = null;
+  /** Until it fires, nobody listens on `request.signal` (see #watchClient). */
+  readonly #watch: Deadline;
 
   constructor(shared: Shared, req: Request) {
     this.#s = shared;
@@ -215,8 +226,22 @@ class Exchange {
     this.#started = shared.now();
     this.requestId = pickRequestId(req.headers.get("x-request-id"));
     shared.active.add(this);
-    req.signal.addEventListener("abort", this.#onClientAbort);
+    this.#watch = clientWatch.add(CLIENT_WATCH_AFTER_MS, this.#watchClient);
   }
+
+  /**
+   * Subscribes to `request.signal` once the exchange has lasted {@linkcode CLIENT_WATCH_AFTER_MS}.
+   * Deno creates a request's signal on first access, with an async op and a listener behind it;
+   * most answers are complete long before a disconnect could matter, and a streamed answer's
+   * disconnect also arrives as a cancel of its body. A signal that aborted before we looked
+   * aborts the exchange at once.
+   */
+  readonly #watchClient = (): void => {
+    if (this.#done) return;
+    const signal = this.#req.signal;
+    if (signal.aborted) this.abort(signal.reason);
+    else signal.addEventListener("abort", this.#onClientAbort);
+  };
 
   get log(): Logger {
     return this.#log ??= baseLog.with({ request_id: this.requestId });
@@ -561,8 +586,9 @@ class Exchange {
     if (this.#done) return;
     this.#done = true;
     const s = this.#s;
-    // The listener on `req.signal` stays: the signal dies with the request, #onClientAbort
+    // A listener on `req.signal` stays: the signal dies with the request, #onClientAbort
     // ignores a finished exchange, and removing it cost more than the rest of #finish.
+    this.#watch.cancel();
     s.active.delete(this);
     const lease = this.#lease;
     this.#lease = null;
