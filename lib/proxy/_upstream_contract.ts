@@ -145,6 +145,7 @@ export const UPSTREAM_CONTRACT: readonly UpstreamContractCase[] = [
       });
       const client = make(server.origin);
       const h = hooks();
+      const seen: string[] = [];
       try {
         const res = await client.request({
           method: "POST",
@@ -152,9 +153,11 @@ export const UPSTREAM_CONTRACT: readonly UpstreamContractCase[] = [
           headers: [],
           body: encoder.encode("{}"),
           ...h.req,
+          onData: (chunk) => seen.push(text(chunk)),
         });
         const reader = res.body!.getReader();
         const first = await reader.read();
+        assert.deepEqual(seen, ["data:1"], "onData sees a piece as it is handed over");
         assert.equal(
           text(first.value!),
           "data:1",
@@ -168,6 +171,7 @@ export const UPSTREAM_CONTRACT: readonly UpstreamContractCase[] = [
           rest += text(r.value);
         }
         assert.equal(rest, "data:2");
+        assert.equal(seen.join(""), "data:1data:2");
         assert.equal(await h.ended, "done");
         assert.deepEqual(h.events, ["first", "done"]);
       } finally {

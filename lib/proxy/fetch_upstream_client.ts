@@ -98,7 +98,9 @@ function observeBody(
     req.onBodyEnd?.("done");
     return null;
   }
-  if (req.onFirstByte === undefined && req.onBodyEnd === undefined) return body;
+  if (req.onFirstByte === undefined && req.onBodyEnd === undefined && req.onData === undefined) {
+    return body;
+  }
   const reader = body.getReader();
   let first = true;
   let ended = false;
@@ -127,6 +129,7 @@ function observeBody(
         first = false;
         req.onFirstByte?.();
       }
+      req.onData?.(chunk.value);
       controller.enqueue(chunk.value);
     },
     cancel(reason) {

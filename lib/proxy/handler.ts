@@ -27,7 +27,7 @@ import {
   upstreamRequestHeaders,
 } from "./headers.ts";
 import { findModelSpans, replaceSpans, type Span } from "./model_rewrite.ts";
-import { extractUsage, tapUsage, type UsageLedger, usageTail } from "./usage.ts";
+import { extractUsage, TailBuffer, type UsageKey, type UsageLedger, usageTail } from "./usage.ts";
 import {
   type BodyEnd,
   type UpstreamClient,
@@ -217,6 +217,9 @@ class Exchange {
   #responded = false;
   /** A body end reported before `request()` resolved (bodies that came with the head). */
   #earlyEnd: BodyEnd | null = null;
+  /** Set while a streamed body's usage is counted: the ledger key, and the body's tail. */
+  #usageKey: UsageKey | null = null;
+  #tail: TailBuffer | null = null;
   /** Until it fires, nobody listens on `request.signal` (see #watchClient). */
   readonly #watch: Deadline;
 
@@ -351,6 +354,7 @@ class Exchange {
           signal,
           onFirstByte: this.#onFirstByte,
           onBodyEnd: this.#onBodyEnd,
+          ...(s.usage !== undefined ? { onData: this.#onData } : {}),
         });
       } catch (err) {
         if (signal.aborted) return this.#clientGone();
@@ -484,9 +488,7 @@ class Exchange {
       this.#earlyEnd = "done"; // nothing of it goes to the client: not a cancellation
       body = null;
     }
-    if (s.usage !== undefined && status < 300 && body !== null) {
-      body = this.#tapUsage(s.usage, body);
-    }
+    if (s.usage !== undefined && status < 300 && body !== null) this.#countUsage(s.usage, body);
     // The upstream body goes to the client as is: no second stream, no buffering. Its end
     // (done, client cancel, upstream failure) comes back through #onBodyEnd.
     const res = new Response(body, { status, headers });
@@ -497,18 +499,25 @@ class Exchange {
     return res;
   }
 
-  /** Usage accounting: only the body's tail is kept (lib/proxy/usage.ts). */
-  #tapUsage(
-    ledger: UsageLedger,
-    body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>,
-  ): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+  /**
+   * Usage accounting: only the body's tail is kept (lib/proxy/usage.ts). A streamed body's
+   * pieces reach the tail through the client's `onData` hook as they pass, so the stream goes
+   * to the client unwrapped (a `TransformStream` here cost a pipe and several promises per
+   * chunk); its usage is booked when the body ends normally (#settle), never on cancel or error.
+   */
+  #countUsage(ledger: UsageLedger, body: Uint8Array | ReadableStream<Uint8Array>): void {
     const t = this.#lease?.target;
-    if (t === undefined) return body;
+    if (t === undefined) return;
     const key = { tenant: t.tenant, slug: this.#slug, endpoint: t.endpoint, model: t.model };
-    if (body instanceof ReadableStream) return tapUsage(body, (u) => ledger.add(key, u));
-    ledger.add(key, extractUsage(usageTail(body)));
-    return body;
+    if (body instanceof ReadableStream) this.#usageKey = key;
+    else ledger.add(key, extractUsage(usageTail(body)));
   }
+
+  /** Keeps a streamed body's tail while usage is counted; a no-op otherwise. */
+  readonly #onData = (chunk: Uint8Array): void => {
+    if (this.#usageKey === null) return; // not a 2xx stream (an error body is read for the log)
+    (this.#tail ??= new TailBuffer()).push(chunk);
+  };
 
   readonly #onFirstByte = (): void => {
     const series = this.#s.series;
@@ -526,7 +535,11 @@ class Exchange {
 
   #settle(end: BodyEnd, error: unknown): void {
     if (this.#done) return;
-    if (end === "done") return this.#finish(this.#outcomeFor(this.#status), this.#status);
+    if (end === "done") {
+      const key = this.#usageKey;
+      if (key !== null) this.#s.usage?.add(key, extractUsage(this.#tail?.text() ?? ""));
+      return this.#finish(this.#outcomeFor(this.#status), this.#status);
+    }
     if (end === "cancelled" || this.#cancelled) {
       // The client went away mid-body (Deno cancels the response stream, or request.signal).
       this.#cancelled = true;

@@ -13,6 +13,7 @@ import { gate, rawServer } from "./_testing.ts";
 import { BodyBudget } from "./body_reader.ts";
 import { createProxyHandler, type ProxyHandler } from "./handler.ts";
 import { createUpstreamClients, type UpstreamClientOptions } from "./upstream_client.ts";
+import { UsageLedger } from "./usage.ts";
 
 /** A small in-test Router: first non-excluded target wins; every release is recorded. */
 class FakeRouter implements Router {
@@ -82,6 +83,7 @@ function setup(
     maxBody?: number;
     bodyBudget?: BodyBudget;
     bodyTimeoutMs?: number;
+    usage?: UsageLedger;
   } = {},
 ): Setup {
   const router = new FakeRouter(targets);
@@ -96,6 +98,7 @@ function setup(
       ...(opts.bodyTimeoutMs !== undefined ? { body_timeout_ms: opts.bodyTimeoutMs } : {}),
     },
     ...(opts.bodyBudget ? { bodyBudget: opts.bodyBudget } : {}),
+    ...(opts.usage ? { usage: opts.usage } : {}),
     metrics,
   });
   return { handler, router, metrics, close: () => clients.close() };
@@ -741,5 +744,62 @@ Deno.test("a body that does not arrive in time is a 408 that closes the connecti
     assert.equal(await counter(t.metrics.rejected, { reason: "body_timeout" }), 1);
   } finally {
     t.close();
+  }
+});
+
+Deno.test("usage: booked from a JSON answer and from a stream's tail once it ends, not from a cancelled stream", async () => {
+  const usageJson = '"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}';
+  const up = serve(async (req) => {
+    const body = await req.json();
+    if (!body.stream) {
+      return new Response(`{"id":"x",${usageJson}}`, {
+        headers: { "content-type": "application/json" },
+      });
+    }
+    const enc = new TextEncoder();
+    const events = [
+      'data: {"choices":[{"delta":{"content":"a"}}]}\n\n',
+      `data: {"choices":[],${usageJson.replace("3", "5").replace("7", "9")}}\n\n`,
+      "data: [DONE]\n\n",
+    ];
+    if (body.endless) events.length = 1;
+    let i = 0;
+    return new Response(
+      new ReadableStream({
+        async pull(c) {
+          if (i < events.length) c.enqueue(enc.encode(events[i++]));
+          else if (body.endless) await new Promise(() => {}); // until the proxy hangs up
+          else c.close();
+        },
+      }, { highWaterMark: 0 }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  });
+  const usage = new UsageLedger();
+  const t = setup({ m: [target("ep", up.origin, "m")] }, { usage });
+  try {
+    const plain = await t.handler.fetch(chat('{"model":"m"}'));
+    assert.equal(plain.status, 200);
+    await plain.text();
+    const streamed = await t.handler.fetch(chat('{"model":"m","stream":true}'));
+    assert.match(await streamed.text(), /\[DONE\]/);
+    const cut = await t.handler.fetch(chat('{"model":"m","stream":true,"endless":true}'));
+    const reader = cut.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await until(() => t.handler.inFlight() === 0, "the cancelled stream to finish");
+    const rows = usage.take();
+    assert.equal(rows.length, 1);
+    const { requests, prompt_tokens, completion_tokens, total_tokens } = rows[0];
+    // The cancelled stream is not booked: two requests, 3+5 prompt, 4+4 completion tokens.
+    assert.deepEqual({ requests, prompt_tokens, completion_tokens, total_tokens }, {
+      requests: 2,
+      prompt_tokens: 8,
+      completion_tokens: 8,
+      total_tokens: 16,
+    });
+  } finally {
+    t.close();
+    await up.server.shutdown();
   }
 });

@@ -241,6 +241,7 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
       this.#sawFirstByte = true;
       this.req.onFirstByte?.();
     }
+    this.req.onData?.(chunk);
     controller.enqueue(chunk);
   }
 

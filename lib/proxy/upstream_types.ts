@@ -37,6 +37,12 @@ export interface UpstreamRequest {
   /** Called once when the first body bytes are available (or the body turned out empty). */
   onFirstByte?: () => void;
   /**
+   * Called with each piece of a streamed body as it is handed to the consumer (not for a body
+   * that came whole with the head: that one is `bytes`). Lets a proxy observe the bytes, e.g.
+   * keep the tail for usage accounting, without wrapping the stream in another one.
+   */
+  onData?: (chunk: Uint8Array) => void;
+  /**
    * Called exactly once for every response `request()` resolves with, when its body is over:
    * `done` (complete; may run before `request()` resolves when the body came with the head),
    * `cancelled` (the consumer cancelled the stream) or `failed` (with the stream's error).
