@@ -311,15 +311,24 @@ base_url = "${mockUrl}"
   }
   if (exited) return await fail("labmand exited during start-up");
   if (model === null) return await fail(`labmand did not list model ${wantModel} within 20 s`);
-  // One real request, so a proxy that lists models but cannot forward is caught here.
+  // One real request, so a proxy that lists models but cannot forward is caught here. The
+  // model list can come up a moment before the lifecycle reaches "serving" (503 "node is
+  // starting"): that answer is retried for a few seconds, nothing else is.
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model, messages: [{ role: "user", content: "ping" }] }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    const body = await res.text();
+    let res: Response;
+    let body: string;
+    const until = performance.now() + 5_000;
+    for (;;) {
+      res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "ping" }] }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      body = await res.text();
+      if (res.status !== 503 || !body.includes("starting") || performance.now() > until) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     if (res.status !== 200) {
       return await fail(
         `labmand answered a chat completion with HTTP ${res.status}: ${body.slice(0, 200)}`,

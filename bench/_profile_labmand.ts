@@ -20,18 +20,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { CnResult, Target } from "./_loadgen.ts";
-import {
-  freePort,
-  type Proc,
-  procStat,
-  runLoadgen,
-  startLabmandBench,
-  startMock,
-  startPassthroughFloor,
-} from "./_procs.ts";
-import { median } from "./_stats.ts";
+import type { CnResult } from "./_loadgen.ts";
+import { freePort, type Proc, runLoadgen, startLabmandBench, startMock } from "./_procs.ts";
 import { table } from "./_report.ts";
+import { floorsSection, type FloorTarget, measureCn, startFloors } from "./_floors.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,7 +32,6 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "4" },
     connections: { type: "string", default: "50" },
     out: { type: "string", default: "" },
-    floors: { type: "string", default: "serve-fetch,serve-pool,raw" },
     /** Also sample allocations (bytes per request by function) in the Worker. */
     heap: { type: "boolean", default: false },
     /** Skip the CPU-per-request rounds (profile only). */
@@ -50,8 +41,6 @@ const { values } = parseArgs({
 const MODEL = "mock-llama-3-8b";
 const CHAT = "/v1/chat/completions";
 const CLK_TCK = 100;
-const ROUND_MS = 1_500;
-const WARMUP_MS = 300;
 
 /** CPU seconds per thread group of a process: main thread, named Worker threads, the rest. */
 function threadCpu(pid: number): Map<string, number> {
@@ -250,82 +239,44 @@ try {
   const inspect = `127.0.0.1:${inspectPort}`;
   const labmand = await startLabmandBench(mock.url, MODEL, [`--inspect=${inspect}`]);
   procs.push(labmand);
-  const targets: (Target & { pid: () => number })[] = [
-    { name: "direct", port: mock.port, path: CHAT, model: MODEL, pid: () => mock.pids()[0] },
-  ];
-  for (const mode of values.floors.split(",").filter((m) => m !== "")) {
-    const p = await startPassthroughFloor(mode, mock.url);
-    procs.push(p);
-    targets.push({ name: p.name, port: p.port, path: CHAT, model: MODEL, pid: () => p.pids()[0] });
-  }
-  targets.push({
+  const conns = Number(values.connections);
+  const labPid = labmand.pids()[0];
+  const labTarget: FloorTarget = {
     name: "labmand",
     port: labmand.port,
     path: CHAT,
     model: labmand.model,
-    pid: () => labmand.pids()[0],
-  });
-  const conns = Number(values.connections);
-  const rps = new Map<string, number[]>();
-  const cpuUs = new Map<string, number[]>();
-  const threadUs = new Map<string, number[]>();
-  const labPid = labmand.pids()[0];
-  for (let r = 0; r < (values["no-rounds"] ? 0 : Number(values.rounds)); r++) {
-    for (const t of targets) {
-      const pid = t.name === "direct" ? null : t.pid();
-      const c0 = pid === null ? 0 : procStat(pid)!.cpuS;
-      const th0 = t.name === "labmand" ? threadCpu(labPid) : null;
-      const res = await runLoadgen<CnResult>({
-        kind: "cN",
-        targets: [t],
-        connections: conns,
-        rounds: 1,
-        roundMs: ROUND_MS,
-        warmupMs: WARMUP_MS,
-      }, 30_000);
-      const s = res.perTarget[t.name];
-      if (s.errors > 0) throw new Error(`${t.name}: ${s.errors} failed requests`);
-      const rate = s.roundRps[0];
-      // CPU covers warm-up and round; requests of both at the round's rate.
-      const reqs = rate * (ROUND_MS + WARMUP_MS) / 1000;
-      (rps.get(t.name) ?? rps.set(t.name, []).get(t.name)!).push(rate);
-      if (pid !== null) {
-        const us = (procStat(pid)!.cpuS - c0) * 1e6 / reqs;
-        (cpuUs.get(t.name) ?? cpuUs.set(t.name, []).get(t.name)!).push(us);
-      }
-      if (th0 !== null) {
-        for (const [g, v] of threadCpu(labPid)) {
-          const us = (v - (th0.get(g) ?? 0)) * 1e6 / reqs;
-          (threadUs.get(g) ?? threadUs.set(g, []).get(g)!).push(us);
-        }
-      }
-    }
-  }
-  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ")[0];
+    pids: () => labmand.pids(),
+  };
   if (!values["no-rounds"]) {
-    console.log(`## 50 connections, ${values.rounds} interleaved rounds (median), load ${load}\n`);
-    console.log(table(
-      ["path", "req/s", "×direct", "CPU µs/req", "×serve-fetch floor"],
-      targets.map((t) => {
-        const r = median(rps.get(t.name)!);
-        const c = cpuUs.has(t.name) ? median(cpuUs.get(t.name)!) : NaN;
-        const f = cpuUs.has("floor serve-fetch") ? median(cpuUs.get("floor serve-fetch")!) : NaN;
-        return [
-          t.name,
-          Math.round(r).toLocaleString("en-US"),
-          (r / median(rps.get("direct")!)).toFixed(2),
-          Number.isNaN(c) ? "—" : c.toFixed(1),
-          Number.isNaN(c) || Number.isNaN(f) ? "—" : (c / f).toFixed(2),
-        ];
-      }),
-    ));
-    console.log("\nlabmand CPU µs per request by thread:");
-    for (const [g, v] of threadUs) console.log(`- ${g}: ${median(v).toFixed(1)}`);
+    const floors = await startFloors(mock.url, MODEL, CHAT);
+    procs.push(...floors.procs);
+    for (const f of floors.failed) console.log(`floor not measured: ${f}`);
+    const direct: FloorTarget = {
+      name: "direct",
+      port: mock.port,
+      path: CHAT,
+      model: MODEL,
+      pids: () => [],
+    };
+    const th0 = threadCpu(labPid);
+    const rows = await measureCn([direct, ...floors.targets, labTarget], {
+      connections: conns,
+      rounds: Number(values.rounds),
+    });
+    const th1 = threadCpu(labPid);
+    const lab = rows.find((r) => r.name === "labmand")!;
+    const labRequests = lab.rps * Number(values.rounds) * 1.8; // rounds × (warm-up + round) s
+    const load = (await Deno.readTextFile("/proc/loadavg")).split(" ")[0];
+    console.log(floorsSection(rows, "direct"));
+    console.log(`load average ${load}; labmand CPU µs per request by thread (all rounds):`);
+    for (const [g, v] of th1) {
+      console.log(`- ${g}: ${((v - (th0.get(g) ?? 0)) * 1e6 / labRequests).toFixed(1)}`);
+    }
   }
 
   // Profile under the same load.
   const seconds = Number(values.seconds);
-  const labTarget = targets.at(-1)!;
   const load$ = runLoadgen<CnResult>({
     kind: "cN",
     targets: [labTarget],

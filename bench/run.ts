@@ -31,6 +31,7 @@ import { median } from "./_stats.ts";
 import { measureTunnel, tunnelSection } from "./_tunnel.ts";
 import { measureMetricsCost, type MetricsCost } from "./_metrics_cost.ts";
 import { measureRelay, relaySection } from "./_relay.ts";
+import { type FloorRow, floorsSection, type FloorTarget, measureFloors } from "./_floors.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MODEL = "mock-llama-3-8b";
@@ -154,6 +155,19 @@ async function main(): Promise<number> {
       }
     }
 
+    log("per-request floors at 50 connections (own client, interleaved rounds)");
+    const floorTarget = (n: Name): FloorTarget[] => {
+      const p = paths.get(n)!;
+      return p.target && p.proc ? [{ ...p.target, pids: () => p.proc!.pids() }] : [];
+    };
+    const floorRows: FloorRow[] | string = await measureFloors(
+      floorTarget("nginx"),
+      floorTarget("labmand"),
+      mock.url,
+      MODEL,
+      CHAT,
+    ).catch((err) => (err as Error).message);
+
     log("streaming, sequential (TTFT, gaps, merged reads)");
     await mock.setMode({ tokenDelayMs: PLAN.sse.tokenDelayMs });
     const sse = await runLoadgen<SseSeqResult>({
@@ -209,7 +223,8 @@ async function main(): Promise<number> {
       metricsCost,
       versions: await versions(nginxBin, ohaBin),
       load: `${loadBefore} before, ${loadAfter} after`,
-    }) + "\n" + tunnelSection(tunnel) + "\n" + relaySection(relay);
+    }) + "\n" + floorsSection(floorRows, "nginx") + "\n" + tunnelSection(tunnel) + "\n" +
+      relaySection(relay);
     console.log(md);
     await Deno.mkdir(`${ROOT}bench/results`, { recursive: true });
     await Deno.writeTextFile(`${ROOT}bench/results/latest.md`, md);

@@ -278,11 +278,12 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
       this.#fail(controller, err);
       return;
     }
-    return more.then(
-      () => this.#pullChunked(controller),
-      (err) => this.#fail(controller, err),
-    );
+    return more.then(this.#pullAgain, this.#pullFailed);
   }
+
+  // Bound once per body: a chunk's read then allocates no closures.
+  readonly #pullAgain = (): Promise<void> | undefined => this.#pullChunked(this.#controller);
+  readonly #pullFailed = (err: unknown): void => this.#fail(this.#controller, err);
 
   #fail(controller: ReadableStreamDefaultController<Uint8Array>, err: unknown): void {
     if (this.#done) return;
@@ -318,16 +319,22 @@ class BodySource implements UnderlyingDefaultSource<Uint8Array> {
       now() + this.idleTimeoutMs,
       conn.pool.idleMessage(what),
     );
-    return conn.fill().then((ok) => {
-      conn.clearDeadline();
-      if (!ok) {
-        throw new UpstreamError(
-          "reset",
-          `Cannot read response body from ${conn.pool.origin}: connection closed inside the ${what}`,
-        );
-      }
-    });
+    this.#waitingFor = what;
+    return conn.fill().then(this.#filled);
   }
+
+  /** What #more is reading for, for the error if the connection closes meanwhile. */
+  #waitingFor = "";
+  readonly #filled = (ok: boolean): void => {
+    const conn = this.conn;
+    conn.clearDeadline();
+    if (!ok) {
+      throw new UpstreamError(
+        "reset",
+        `Cannot read response body from ${conn.pool.origin}: connection closed inside the ${this.#waitingFor}`,
+      );
+    }
+  };
 
   #finish(controller: ReadableStreamDefaultController<Uint8Array>, reusable: boolean): void {
     this.#done = true;
