@@ -32,15 +32,8 @@ export function upstreamOptionsFromConfig(proxy: ProxyConfig): UpstreamClientOpt
     connectTimeoutMs: proxy.connect_timeout_ms,
     firstByteTimeoutMs: proxy.first_byte_timeout_ms,
     idleTimeoutMs: proxy.idle_timeout_ms,
-    // Streams hold their connection for their whole length, so a burst of new streams would
-    // each wait for a connect; two warm spares keep a ramp's TTFT off the handshake
-    // (bench/README.md, "1,000 streams").
-    spareConnections: SPARE_UPSTREAM_CONNECTIONS,
   };
 }
-
-/** Spare upstream connections per origin the proxy keeps warm (see `spareConnections`). */
-export const SPARE_UPSTREAM_CONNECTIONS = 2;
 
 /** Hands out one client per endpoint origin. */
 export interface UpstreamClientFactory {

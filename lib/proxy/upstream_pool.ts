@@ -499,11 +499,6 @@ export class UpstreamPool implements UpstreamClient {
   readonly #firstByteTimeoutMs: number;
   readonly #idleTimeoutMs: number;
   readonly #keepAliveMs: number;
-  readonly #spares: number;
-  /** Background connects in flight (connect-ahead); counted in #total. */
-  #warming = 0;
-  /** Cancels connect-ahead connects when the pool closes. */
-  readonly #warmAbort = new AbortController();
   readonly #firstByteMessage: string;
   readonly #idleMessages = new Map<string, string>();
   #idle: Connection[] = [];
@@ -533,13 +528,6 @@ export class UpstreamPool implements UpstreamClient {
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 300_000, "idleTimeoutMs");
     this.#keepAliveMs = positive(options.keepAliveMs ?? 30_000, "keepAliveMs");
     this.maxHeaderBytes = positive(options.maxHeaderBytes ?? 64 * 1024, "maxHeaderBytes");
-    const spares = options.spareConnections ?? 0;
-    if (!Number.isInteger(spares) || spares < 0) {
-      throw new RangeError(
-        "Cannot create the upstream client: 'spareConnections' must be a whole number ≥ 0",
-      );
-    }
-    this.#spares = spares;
     this.#firstByteMessage =
       `Cannot read the response from ${this.origin}: no headers within ${this.#firstByteTimeoutMs} ms`;
   }
@@ -619,7 +607,6 @@ export class UpstreamPool implements UpstreamClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#warmAbort.abort();
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
     const reason = new UpstreamError(
@@ -701,7 +688,6 @@ export class UpstreamPool implements UpstreamClient {
       if (idle !== undefined) {
         idle.state = BUSY;
         this.#busy.add(idle);
-        if (this.#idle.length === 0) this.#connectAhead();
         return idle;
       }
     }
@@ -710,7 +696,6 @@ export class UpstreamPool implements UpstreamClient {
       if (handed !== null) return handed;
     } else {
       this.#total++;
-      this.#connectAhead();
     }
     try {
       const conn = await this.#connect(signal);
@@ -726,32 +711,6 @@ export class UpstreamPool implements UpstreamClient {
       }
       throw err;
     }
-  }
-
-  /**
-   * Opens one more connection in the background when fewer than `spareConnections` are being
-   * opened ahead and the bound leaves room; it joins the idle list (or goes to a waiter) as if
-   * released. Never for the last free slot a request could need: that stays on demand.
-   */
-  #connectAhead(): void {
-    if (this.#warming >= this.#spares || this.#closed || this.#total + 1 >= this.#max) return;
-    this.#total++;
-    this.#warming++;
-    this.#connect(this.#warmAbort.signal).then((conn) => {
-      this.#warming--;
-      this.#busy.add(conn);
-      this.release(conn);
-    }, () => {
-      // A failed connect-ahead is silent: the next request connects (and reports) itself.
-      this.#warming--;
-      this.#total--;
-      const waiter = this.#waiters.shift();
-      if (waiter !== undefined) {
-        waiter.signal?.removeEventListener("abort", waiter.onAbort);
-        this.#total++;
-        waiter.resolve(null);
-      }
-    });
   }
 
   /** Waits for a released connection or a free slot (`null`: the slot is reserved for us). */

@@ -92,13 +92,6 @@ export interface UpstreamClientOptions {
   keepAliveMs?: number;
   /** Limit on a response head (status line + fields). @default 65536 */
   maxHeaderBytes?: number;
-  /**
-   * Connections opened ahead of demand: when a request takes the last idle connection (or finds
-   * none), up to this many more are connected in the background, so the next request does not
-   * wait for a TCP handshake and the endpoint's accept. Counted against `maxConnections`; idle
-   * ones close after `keepAliveMs` like any other. @default 0
-   */
-  spareConnections?: number;
 }
 
 /** Validates a numeric option. */
