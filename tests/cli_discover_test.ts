@@ -8,6 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { taskFlags } from "./helpers/labmand_process.ts";
 import { freePort } from "./helpers/netns.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const MAIN = fileURLToPath(new URL("../labman/main.ts", import.meta.url));
 
@@ -34,7 +35,7 @@ Deno.test("labman discover: finds and identifies servers, prints pasteable [[end
   await using vllm = await startMockLlm({ dialect: "vllm", models: ["Qwen/Qwen3-8B"] });
   await using tgi = await startMockLlm({ dialect: "tgi", models: ["HuggingFaceTB/SmolLM2-1.7B"] });
   const closed = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "labman-discover-" });
+  const dir = await makeTestDir({ prefix: "labman-discover-" });
   // A config that already has the vLLM server: printing skips it, and names avoid "ollama".
   await Deno.writeTextFile(
     `${dir}/labman.toml`,
@@ -80,7 +81,7 @@ Deno.test("labman discover --json, and exit 1 when nothing is found", async () =
 Deno.test("labman discover --write appends new endpoints, keeps comments, skips configured ones", async () => {
   await using llama = await startMockLlm({ dialect: "llamacpp", models: ["tiny"] });
   await using sglang = await startMockLlm({ dialect: "sglang", models: ["Qwen/Qwen3-8B"] });
-  const dir = await Deno.makeTempDir({ prefix: "labman-discover-" });
+  const dir = await makeTestDir({ prefix: "labman-discover-" });
   try {
     const path = `${dir}/labman.toml`;
     const before = `# node config — hand written
