@@ -56,6 +56,7 @@ import type { TunnelWatch } from "./tunnel_watch.ts";
 import type { Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
+import { labmandPathAccess } from "../lib/ops/mod.ts";
 
 const log = getLogger("labmand");
 
@@ -322,7 +323,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // --- reload ----------------------------------------------------------------------------------
   const reload = async () => {
     if (stopRequested() || !dataPlane || !settings) return;
-    const result = await loadConfig({ path: options.configPath, checkKeyFiles: true });
+    const result = await loadConfig({
+      path: options.configPath,
+      checkKeyFiles: true,
+      pathAccess: labmandPathAccess(),
+    });
     if (!result.ok) {
       log.error("reload rejected; keeping the running config. {count} error(s): {errors}", {
         count: result.errors.length,

@@ -8,7 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { taskFlags } from "./helpers/labmand_process.ts";
 import { freePort } from "./helpers/netns.ts";
-import { makeTestDir } from "./helpers/test_dirs.ts";
+import { makeTestDir, TEST_ROOT } from "./helpers/test_dirs.ts";
 
 const MAIN = fileURLToPath(new URL("../labman/main.ts", import.meta.url));
 
@@ -124,13 +124,27 @@ Deno.test("labman discover rejects bad --hosts, --ports and missing configs clea
   const port = await labman("discover", "--ports", "80,http");
   assert.equal(port.code, 2);
   assert.match(port.stderr, /--ports "http": not a port number/);
-  const read = await labman("discover", "--config", "/nonexistent/labman.toml");
+  const missing = `${TEST_ROOT}/nonexistent/labman.toml`;
+  const read = await labman("discover", "--config", missing);
   assert.equal(read.code, 2);
-  assert.match(
+  assert.ok(
+    read.stderr.includes(`Cannot read ${missing}: no such file — check --config`),
     read.stderr,
-    /Cannot read \/nonexistent\/labman\.toml: no such file — check --config/,
   );
-  const cfg = await labman("discover", "--write", "--config", "/nonexistent/labman.toml");
+  const cfg = await labman("discover", "--write", "--config", missing);
   assert.equal(cfg.code, 2);
-  assert.match(cfg.stderr, /Cannot write endpoints: no config file at \/nonexistent\/labman\.toml/);
+  assert.ok(
+    cfg.stderr.includes(`Cannot write endpoints: no config file at ${missing}`),
+    cfg.stderr,
+  );
+  // Outside labman's directories Deno will not even say whether it exists: told where it must be.
+  for (const write of [[], ["--write"]]) {
+    const outside = await labman("discover", ...write, "--config", "/nonexistent/labman.toml");
+    assert.equal(outside.code, 2);
+    assert.match(
+      outside.stderr,
+      /Cannot read \/nonexistent\/labman\.toml: \/nonexistent\/labman\.toml is outside the directories labman may read \(\/etc\/labman, .*\) — pass --config PATH of a config under \/etc\/labman/,
+    );
+    assert.doesNotMatch(outside.stderr, /NotCapable|--allow-read|at .*\.ts:\d+/);
+  }
 });

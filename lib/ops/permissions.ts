@@ -68,7 +68,7 @@ const LABMAND_READ: readonly PathEntry[] = [
   abs("/run/wireguard", "wireguard-go's UAPI socket (connecting needs read and write)"),
   abs("/var/run/wireguard", "the same through /var/run (Deno compares path text)"),
   { path: "./labman.toml", base: "cwd", why: "the second default config location" },
-  checkout(WORKER_ENTRY, "the data-plane Worker's module (new Worker reads it)"),
+  checkout("lib", "the data-plane Worker's module and its static imports (new Worker reads them)"),
 ];
 
 /** Writable by labmand: keys it generates, runtime state, stale UAPI sockets it removes. */
@@ -84,6 +84,9 @@ const LABMAN_READ_EXTRA: readonly PathEntry[] = [
   abs("/etc/systemd/system", "the installed unit (install, update, doctor)"),
   abs("/usr/local/bin", "the installed programs (update keeps the previous ones)"),
   abs("/etc/passwd", "whether the labman service user exists (install)"),
+  ...["/usr/local/sbin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map((dir) =>
+    abs(dir, "finding programs on the default PATH (doctor, pre), as which(1) does")
+  ),
   abs("/run/systemd/system", "whether systemd is the init system (sd_booted)"),
   abs(DEV_TEMP_DIR, "labman dev's throwaway key and relay secret"),
   checkout("dist", "`deno task compile` output, what install/update copy"),

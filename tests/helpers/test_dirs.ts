@@ -13,6 +13,12 @@
 /** The one directory tests add to the programs' read and write lists. */
 export const TEST_ROOT = "/tmp/labman-test";
 
+/** Creates {@link TEST_ROOT} if needed (for code that makes its own directories in it). */
+export async function ensureTestRoot(): Promise<string> {
+  await Deno.mkdir(TEST_ROOT, { recursive: true, mode: 0o755 });
+  return TEST_ROOT;
+}
+
 /** A fresh private directory under {@link TEST_ROOT} (remove it when done). */
 export async function makeTestDir(options: { prefix?: string } = {}): Promise<string> {
   await Deno.mkdir(TEST_ROOT, { recursive: true, mode: 0o755 });
