@@ -6,6 +6,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers/netns.ts";
+import { taskFlags } from "../tests/helpers/labmand_process.ts";
+import { makeTestDir } from "../tests/helpers/test_dirs.ts";
 
 export { freePort };
 
@@ -246,7 +248,7 @@ export interface LabmandProc extends Proc {
 }
 
 export async function startLabmandBench(mockUrl: string, wantModel: string): Promise<LabmandProc> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-bench-labmand-" });
+  const dir = await makeTestDir({ prefix: "labman-bench-labmand-" });
   const port = freePort();
   const config = `
 [wireguard]
@@ -336,15 +338,14 @@ base_url = "${mockUrl}"
 }
 
 /**
- * Starts labmand with exactly the permission flags of the `labmand` task in deno.json (as
- * tests/helpers/labmand_process.ts does), keeping the last log lines for error messages.
+ * Starts labmand with exactly the permission flags of the `labmand` task in deno.json plus the
+ * tests' directory its config lies in (tests/helpers/labmand_process.ts `taskFlags`), keeping
+ * the last log lines for error messages.
  */
 async function spawnLabmand(
   configPath: string,
 ): Promise<{ child: Deno.ChildProcess; tail: () => string[] }> {
-  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  const flags = String(denoJson.tasks.labmand).split(/\s+/)
-    .filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
+  const flags = await taskFlags("labmand");
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${ROOT}labmand/main.ts`, "--config", configPath],
     stdout: "null",
