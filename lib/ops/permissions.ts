@@ -89,6 +89,11 @@ const LABMAN_READ_EXTRA: readonly PathEntry[] = [
   ),
   abs("/run/systemd/system", "whether systemd is the init system (sd_booted)"),
   abs(DEV_TEMP_DIR, "labman dev's throwaway key and relay secret"),
+  ...["labmand", "labman", "labmand.service", "labman.example.toml"].map((file): PathEntry => ({
+    path: `./${file}`,
+    base: "cwd",
+    why: "a release's files, read by install/update run from the directory that holds them",
+  })),
   checkout("dist", "`deno task compile` output, what install/update copy"),
   checkout("systemd/labmand.service", "the unit template install/update copy"),
   checkout("labman.example.toml", "the example config install copies"),
