@@ -231,3 +231,42 @@ Deno.test("labman config check and labman pre report a path labmand could not re
     await Deno.remove(unrelated);
   }
 });
+
+Deno.test("labman install reads a release only from the directory it runs in, and says so elsewhere", async () => {
+  // The release lies outside every directory labman may read (and outside the tests' stand-in).
+  const release = await Deno.makeTempDir({ prefix: "labman-release-" });
+  const dir = await makeTestDir({ prefix: "labman-lp-" });
+  try {
+    const labmand = crypto.getRandomValues(new Uint8Array(1024));
+    await Deno.writeFile(`${release}/labmand`, labmand);
+    await Deno.writeFile(`${release}/labman`, crypto.getRandomValues(new Uint8Array(512)));
+    await Deno.copyFile(`${ROOT}systemd/labmand.service`, `${release}/labmand.service`);
+    const args = ["install", "--root", `${dir}/root`, "--unit-file", "./labmand.service"];
+    const elsewhere = await runLabman([
+      ...args,
+      "--from",
+      `${release}/labmand`,
+      "--labman-from",
+      `${release}/labman`,
+    ], { cwd: dir });
+    assert.notEqual(elsewhere.code, 0);
+    assert.ok(
+      elsewhere.stderr.includes(
+        `Cannot find the labmand binary (tried ${release}/labmand): ${release}/labmand is ` +
+          "outside the directories labman may read — run labman from the directory that holds " +
+          `the release (e.g. cd ${release} && ./labman …) and pass paths like ./labmand`,
+      ),
+      elsewhere.stderr,
+    );
+    assert.doesNotMatch(elsewhere.stderr, /NotCapable|--allow-read flag/);
+    const here = await runLabman(
+      [...args, "--from", "./labmand", "--labman-from", "./labman"],
+      { cwd: release },
+    );
+    assert.equal(here.code, 0, here.stdout + here.stderr);
+    assert.deepEqual(await Deno.readFile(`${dir}/root/usr/local/bin/labmand`), labmand);
+  } finally {
+    await Deno.remove(release, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
+});
