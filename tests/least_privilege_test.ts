@@ -270,3 +270,33 @@ Deno.test("labman install reads a release only from the directory it runs in, an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("labman keygen --dir and install/update --root outside labman's writable directories are refused with the fix", async () => {
+  const outsideDir = await Deno.makeTempDir({ prefix: "labman-outside-" });
+  try {
+    const keygen = await runLabman(["keygen", "--dir", outsideDir, "--no-rosenpass"]);
+    assert.equal(keygen.code, 1);
+    assert.ok(
+      keygen.stderr.includes(
+        `labman keygen: Cannot write keys to ${outsideDir}: ${outsideDir} is outside the ` +
+          "directories labman may write (/var/lib/labman, ",
+      ) && keygen.stderr.includes("— use the default (/var/lib/labman) or a --dir below it"),
+      keygen.stderr,
+    );
+    for (const command of ["install", "update"]) {
+      const r = await runLabman([command, "--root", outsideDir, "--dry-run"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(
+        r.stderr.includes(
+          `Cannot install under --root ${outsideDir}: ${outsideDir} is outside the directories ` +
+            "labman may write",
+        ),
+        r.stderr,
+      );
+    }
+    assert.doesNotMatch(keygen.stderr, /NotCapable|--allow-write flag/);
+    assert.deepEqual(Array.from(Deno.readDirSync(outsideDir)), []);
+  } finally {
+    await Deno.remove(outsideDir, { recursive: true });
+  }
+});

@@ -60,6 +60,20 @@ export function fileErrorReason(
   if (!(err instanceof Deno.errors.NotCapable)) {
     return err instanceof Error ? err.message : String(err);
   }
+  return outsideReason(path, access, program);
+}
+
+/** `<path> is outside the directories <program> may <access> (…)`, from the shared definition. */
+export function outsideReason(
+  path: string,
+  access: PathAccessKind,
+  program: "labmand" | "labman" = "labman",
+): string {
   const dirs = PERMISSIONS[program][access].filter((e) => e.base === "abs").map((e) => e.path);
   return `${path} is outside the directories ${program} may ${access} (${dirs.join(", ")})`;
+}
+
+/** True when this process may `access` `path` (its launch flags decide). */
+export function mayAccess(path: string, access: PathAccessKind): boolean {
+  return granted(path, access);
 }

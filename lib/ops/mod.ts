@@ -23,7 +23,13 @@ export {
 } from "./artifacts.ts";
 export { type Check, check, checklistExitCode, formatCheck, formatChecklist } from "./checklist.ts";
 export { applyAction, makeDir, observePath } from "./fs_ops.ts";
-export { cliPathAccess, fileErrorReason, labmandPathAccess } from "./config_access.ts";
+export {
+  cliPathAccess,
+  fileErrorReason,
+  labmandPathAccess,
+  mayAccess,
+  outsideReason,
+} from "./config_access.ts";
 export { type CommandDeps, type Host, resolveDeps } from "./host.ts";
 export {
   formatAction,
