@@ -125,6 +125,13 @@ function programOptions(
     return `Cannot install under --root ${opts.root}: ${outsideReason(opts.root, "write")} — ` +
       "run labman inside the image instead (chroot, systemd-nspawn)";
   }
+  for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
+    const dir = rootPath(opts.root, opts[key]);
+    if (opts.root === "/" && !mayAccess(dir, "write")) {
+      return `Cannot install into ${flag} ${dir}: ${outsideReason(dir, "write")} — ` +
+        `leave ${flag} at its default`;
+    }
+  }
   const from = str("from");
   if (from !== undefined) opts.from = from;
   const labmanFrom = str("labman-from");
