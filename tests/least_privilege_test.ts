@@ -198,7 +198,7 @@ Deno.test("labmand on SIGHUP rejects a config naming a file outside its director
   }
 });
 
-Deno.test("labman config check and labman pre report a path labmand could not read, and check labmand's set, not their own", async () => {
+Deno.test("labman config check, pre and doctor report a path labmand could not read, and check labmand's set, not their own", async () => {
   const dir = await makeTestDir({ prefix: "labman-lp-" });
   const unrelated = await unrelatedFile();
   try {
@@ -210,6 +210,16 @@ Deno.test("labman config check and labman pre report a path labmand could not re
       assertClean(r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`${cfg}:\\d+: ` + outside(unrelated).source));
     }
+    const doctor = await runLabman(["doctor", "--config", cfg]);
+    assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr);
+    assertClean(doctor.stdout + doctor.stderr);
+    assert.match(
+      doctor.stdout,
+      new RegExp(
+        `✗ config: endpoints\\[0\\]\\.api_key_file: ${unrelated} is outside the directories ` +
+          "labmand may read",
+      ),
+    );
     // The CLI may write /usr/local/bin; labmand may not read there: still an error.
     await Deno.writeTextFile(
       cfg,
