@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { fakeClock } from "../../tests/helpers/fake_clock.ts";
-import { resetSync } from "@logtape/logtape";
 import type { EndpointConfig, HealthConfig } from "../config/schema.ts";
-import { createDataPlaneMetrics, Registry, setupLogging } from "../telemetry/mod.ts";
+import { createDataPlaneMetrics, Registry, resetLogging, setupLogging } from "../telemetry/mod.ts";
 import { EndpointRegistry, type EndpointRegistryOptions } from "./registry.ts";
 
 const health: HealthConfig = {
@@ -143,7 +142,7 @@ Deno.test("registry: initial probe, then unhealthy after N failures, exponential
     await registry.stop();
     assert.equal(fake.countTimers(), 0, "stop() clears every timer");
   } finally {
-    resetSync();
+    resetLogging();
   }
 });
 

@@ -13,7 +13,16 @@
  *
  * @module
  */
-export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
+export {
+  getLogger,
+  type LogFormat,
+  type Logger,
+  type LoggingOptions,
+  type LogLevel,
+  resetLogging,
+  resolveLogFormat,
+  setupLogging,
+} from "./log.ts";
 export {
   type CounterSeries,
   counterSeries,
