@@ -107,6 +107,10 @@ export async function dataPlaneSettings(
     bind: proxyBind(config, wgAddress),
     endpoints: config.endpoints,
     apiKeys: await readApiKeys(config),
+    // Compiled here so the Worker loads no glob library; picomatch loads only if globs exist.
+    modelFilters: config.endpoints.some((e) => e.models_include || e.models_exclude)
+      ? (await import("../lib/registry/globs.ts")).compileModelFilters(config.endpoints)
+      : {},
     health: config.health,
     proxy: config.proxy,
     logging: config.logging,

@@ -35,7 +35,13 @@ export {
   type RouterStats,
 } from "./router.ts";
 export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
-export { compileModelFilter } from "./globs.ts";
+// Compiling globs (picomatch) is the supervisor's job: import `./globs.ts` directly there.
+export {
+  type CompiledGlob,
+  type CompiledModelFilter,
+  modelFilterFrom,
+  type ModelMatcher,
+} from "./model_filter.ts";
 export {
   type HealthEvent,
   type HealthPolicy,

@@ -56,7 +56,9 @@ export function parseMessageTemplate(
       const key = template.slice(i + 1, close);
       const trimmed = key.trim();
       if (trimmed === "*") {
-        out.push(key in properties ? properties[key] : "*" in properties ? properties["*"] : properties);
+        out.push(
+          key in properties ? properties[key] : "*" in properties ? properties["*"] : properties,
+        );
       } else if (key !== trimmed) {
         out.push(key in properties ? properties[key] : properties[trimmed]);
       } else out.push(properties[key]);
@@ -273,7 +275,9 @@ export function formatTextLine(record: LogRecord, options: { colors: boolean }):
   const category = record.category.map((c) => sanitize(c, true)).join("·");
   const abbr = ABBR[record.level];
   const head = colors
-    ? `${DIM}${textTimestamp(record.timestamp)}${RESET} ${BOLD}${LEVEL_COLOR[record.level]}${abbr}` +
+    ? `${DIM}${textTimestamp(record.timestamp)}${RESET} ${BOLD}${
+      LEVEL_COLOR[record.level]
+    }${abbr}` +
       `${RESET} ${DIM}${category}${RESET}: ${message}`
     : `${textTimestamp(record.timestamp)} ${abbr} ${category}: ${message}`;
   const props = Object.entries(record.properties)

@@ -34,6 +34,8 @@ export interface Logger {
   fatal: LogMethod;
   /** Whether a line of `level` would be written now (to skip building costly properties). */
   isEnabledFor(level: LogLevel): boolean;
+  /** The same category with `properties` on every line (a call's own properties win). */
+  with(properties: Record<string, unknown>): Logger;
 }
 
 export interface LoggingOptions {
@@ -104,14 +106,15 @@ function noColor(): boolean {
 
 function emit(
   category: readonly string[],
+  context: Readonly<Record<string, unknown>> | undefined,
   level: LogLevel,
   message: string,
-  properties: Record<string, unknown> = {},
+  properties: Record<string, unknown> | undefined,
 ): void {
   const s = sink;
   if (s === undefined || LOG_LEVELS.indexOf(level) < s.lowest) return;
   // A copy, as LogTape made: the caller's object may be mutated later or have no prototype.
-  const props = { ...properties };
+  const props = { ...context, ...properties };
   const record: LogRecord = {
     category,
     level,
@@ -126,9 +129,12 @@ function emit(
   }
 }
 
-function makeLogger(category: readonly string[]): Logger {
+function makeLogger(
+  category: readonly string[],
+  context?: Readonly<Record<string, unknown>>,
+): Logger {
   const at = (level: LogLevel): LogMethod => (message, properties) =>
-    emit(category, level, message, properties);
+    emit(category, context, level, message, properties);
   return {
     category,
     trace: at("trace"),
@@ -139,6 +145,7 @@ function makeLogger(category: readonly string[]): Logger {
     error: at("error"),
     fatal: at("fatal"),
     isEnabledFor: (level) => sink !== undefined && LOG_LEVELS.indexOf(level) >= sink.lowest,
+    with: (properties) => makeLogger(category, { ...context, ...properties }),
   };
 }
 

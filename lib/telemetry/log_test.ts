@@ -46,6 +46,8 @@ interface Call {
   category: string[];
   template: string;
   props: Record<string, unknown>;
+  /** Properties bound with `with()` first (the proxy binds `request_id` so). */
+  context?: Record<string, unknown>;
   at: number;
 }
 
@@ -67,7 +69,8 @@ function both(calls: Call[], format: Format, level: LogLevel): [string[], string
     });
     for (const c of calls) {
       now = c.at;
-      logtapeLogger(["labman", ...c.category])[c.method](c.template, c.props);
+      const l = logtapeLogger(["labman", ...c.category]);
+      (c.context ? l.with(c.context) : l)[c.method](c.template, c.props);
     }
     resetSync();
     const ours: string[] = [];
@@ -87,7 +90,8 @@ function both(calls: Call[], format: Format, level: LogLevel): [string[], string
     }
     for (const c of calls) {
       now = c.at;
-      getLogger(...c.category)[c.method](c.template, c.props);
+      const l = getLogger(...c.category);
+      (c.context ? l.with(c.context) : l)[c.method](c.template, c.props);
     }
     resetLogging();
     return [theirs, ours];
@@ -135,6 +139,7 @@ const call: fc.Arbitrary<Call> = fc.record({
   }),
   template,
   props,
+  context: fc.option(props, { nil: undefined }),
   at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
 });
 
@@ -170,7 +175,7 @@ Deno.test("log lines: a fixed record in each format (so a LogTape change cannot 
   ]);
   const [, text] = both(calls, "text", "info");
   assert.deepEqual(text, [
-    "2026-11-29 03:04:05.067 +00 WRN labman·proxy: endpoint \"gpu-1\" is unhealthy: \"timeout\" " +
+    '2026-11-29 03:04:05.067 +00 WRN labman·proxy: endpoint "gpu-1" is unhealthy: "timeout" ' +
     "endpoint=gpu-1 error=timeout request_id=r1\n",
   ]);
   const [, below] = both([{ ...calls[0], method: "debug" }], "json", "info");
@@ -188,9 +193,13 @@ Deno.test("log: nothing is written before setupLogging or after resetLogging; a 
     assert.equal(log.isEnabledFor("info"), false);
     assert.equal(log.isEnabledFor("warning"), true);
     log.warning("once");
-    setupLogging({ level: "warning", format: "json", write: () => {
-      throw new Error("EPIPE");
-    } });
+    setupLogging({
+      level: "warning",
+      format: "json",
+      write: () => {
+        throw new Error("EPIPE");
+      },
+    });
     log.error("dropped, not thrown");
   } finally {
     resetLogging();
