@@ -205,6 +205,7 @@ function dangerous(code: number, escapeNewlines: boolean): boolean {
   return code >= 128 && code <= 159;
 }
 
+// deno-lint-ignore no-control-regex -- ESC opens the colour sequences kept here on purpose
 const SGR = /^\x1b\[([0-9;:]*)m/;
 
 /**
