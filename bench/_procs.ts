@@ -245,7 +245,12 @@ export interface LabmandProc extends Proc {
   model: string;
 }
 
-export async function startLabmandBench(mockUrl: string, wantModel: string): Promise<LabmandProc> {
+export async function startLabmandBench(
+  mockUrl: string,
+  wantModel: string,
+  /** Extra `deno run` flags (e.g. `--inspect=…` for heap snapshots). */
+  denoArgs: string[] = [],
+): Promise<LabmandProc> {
   const dir = await Deno.makeTempDir({ prefix: "labman-bench-labmand-" });
   const port = freePort();
   const config = `
@@ -279,7 +284,7 @@ base_url = "${mockUrl}"
 `;
   const configPath = `${dir}/labman.toml`;
   await Deno.writeTextFile(configPath, config);
-  const lab = await spawnLabmand(configPath);
+  const lab = await spawnLabmand(configPath, denoArgs);
   const fail = async (why: string): Promise<never> => {
     await stopChild(lab.child);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -341,12 +346,13 @@ base_url = "${mockUrl}"
  */
 async function spawnLabmand(
   configPath: string,
+  denoArgs: string[] = [],
 ): Promise<{ child: Deno.ChildProcess; tail: () => string[] }> {
   const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   const flags = String(denoJson.tasks.labmand).split(/\s+/)
     .filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${ROOT}labmand/main.ts`, "--config", configPath],
+    args: ["run", ...flags, ...denoArgs, `${ROOT}labmand/main.ts`, "--config", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
