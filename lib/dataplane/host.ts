@@ -27,7 +27,8 @@ import {
   type MetricSnapshot,
   requestTotals,
 } from "./_snapshots.ts";
-import { mergeUsageRows, type UsageRow } from "../proxy/mod.ts";
+// The file, not ../proxy/mod.ts: the supervisor must not load the whole proxy to merge rows.
+import { mergeUsageRows, type UsageRow } from "../proxy/usage.ts";
 
 const log = getLogger("dataplane");
 /** How long a stopping Worker may take to hand over its final metrics. */
