@@ -14,7 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { freePort, groupStat, startLabmandBench, startMock } from "./_procs.ts";
+import { freePort, groupStat, startIdleFloor, startLabmandBench, startMock } from "./_procs.ts";
 
 const MODEL = "mock-llama-3-8b";
 
@@ -248,55 +248,74 @@ function print(name: string, b: Breakdown, usage: { usedSize: number; totalSize:
   }
 }
 
-const args = parseArgs({ options: { out: { type: "string" } } });
-const port = freePort();
-const mock = await startMock(["--fixed-body", "--tokens", "8", "--token-delay-ms", "5"]);
-const lab = await startLabmandBench(mock.url, MODEL, [`--inspect=127.0.0.1:${port}`]);
-try {
-  await new Promise((r) => setTimeout(r, 1_500));
-  const rssKb = groupStat(lab.pids()).rssKb;
+/** Snapshots every isolate of the process behind inspector port `port`. */
+async function snapshotProcess(
+  label: string,
+  port: number,
+  rssKb: number,
+  out: string | undefined,
+): Promise<void> {
   const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
   const ins = await Inspector.connect(list[0].webSocketDebuggerUrl);
-  const attached = new Promise<string>((resolve) => {
-    ins.on((m) => {
-      if (m.method === "Target.attachedToTarget") {
-        resolve((m.params as { sessionId: string }).sessionId);
-      }
+  try {
+    const attached = new Promise<string>((resolve) => {
+      ins.on((m) => {
+        if (m.method === "Target.attachedToTarget") {
+          resolve((m.params as { sessionId: string }).sessionId);
+        }
+      });
     });
-  });
-  await ins.send("Target.setAutoAttach", {
-    autoAttach: true,
-    waitForDebuggerOnStart: false,
-    flatten: true,
-  });
-  const worker = await attached;
-  console.log(
-    `idle labmand (Deno ${Deno.version.deno}): RSS ${kb(rssKb * 1024)} KB before snapshots`,
-  );
-  for (
-    const [name, session] of [["supervisor (main isolate)", undefined], [
-      "data-plane Worker",
-      worker,
-    ]] as const
-  ) {
-    const urls = await scriptUrls(ins, session);
-    const usage = await ins.send<{ usedSize: number; totalSize: number }>(
-      "Runtime.getHeapUsage",
-      {},
-      session,
-    );
-    const raw = await takeSnapshot(ins, session);
-    if (args.values.out) {
-      await Deno.mkdir(args.values.out, { recursive: true });
-      await Deno.writeTextFile(
-        `${args.values.out}/${session ? "worker" : "supervisor"}.heapsnapshot`,
-        raw,
+    await ins.send("Target.setAutoAttach", {
+      autoAttach: true,
+      waitForDebuggerOnStart: false,
+      flatten: true,
+    });
+    const worker = await attached;
+    console.log(`\n## ${label}: RSS ${kb(rssKb * 1024)} KB before the snapshots`);
+    const isolates = [["main isolate", undefined], ["Worker", worker]] as const;
+    for (const [name, session] of isolates) {
+      const urls = await scriptUrls(ins, session);
+      const usage = await ins.send<{ usedSize: number; totalSize: number }>(
+        "Runtime.getHeapUsage",
+        {},
+        session,
       );
+      const raw = await takeSnapshot(ins, session);
+      if (out) {
+        await Deno.mkdir(out, { recursive: true });
+        const file = `${label.split(" ")[0]}-${session ? "worker" : "main"}.heapsnapshot`;
+        await Deno.writeTextFile(`${out}/${file}`, raw);
+      }
+      print(`${label}, ${name}`, analyse(raw, urls), usage);
     }
-    print(name, analyse(raw, urls), usage);
+  } finally {
+    await ins.close();
   }
-  await ins.close();
+}
+
+const args = parseArgs({ options: { out: { type: "string" } } });
+const floorPort = freePort();
+const floor = await startIdleFloor([`--inspect=127.0.0.1:${floorPort}`]);
+const labPort = freePort();
+const mock = await startMock(["--fixed-body", "--tokens", "8", "--token-delay-ms", "5"]);
+const lab = await startLabmandBench(mock.url, MODEL, [`--inspect=127.0.0.1:${labPort}`]);
+try {
+  await new Promise((r) => setTimeout(r, 1_500));
+  console.log(`Deno ${Deno.version.deno}; heap snapshots after a forced GC`);
+  await snapshotProcess(
+    "floor (one Worker + one Deno.serve)",
+    floorPort,
+    groupStat(floor.pids()).rssKb,
+    args.values.out,
+  );
+  await snapshotProcess(
+    "labmand (local mode, one endpoint)",
+    labPort,
+    groupStat(lab.pids()).rssKb,
+    args.values.out,
+  );
 } finally {
   await lab.stop().catch(() => {});
   await mock.stop().catch(() => {});
+  await floor.stop().catch(() => {});
 }

@@ -557,11 +557,11 @@ export function startFloorServer(tokenDelayMs: number): Promise<Proc> {
 }
 
 /** bench/_idle_floor.ts: one Worker + one `Deno.serve`, the idle-RSS floor. */
-export function startIdleFloor(): Promise<Proc> {
+export function startIdleFloor(denoArgs: string[] = []): Promise<Proc> {
   return startPortPrinter(
     "idle floor",
     "the idle floor (one Worker, one Deno.serve)",
-    ["--allow-net", "--allow-read", `${ROOT}bench/_idle_floor.ts`],
+    ["--allow-net", "--allow-read", ...denoArgs, `${ROOT}bench/_idle_floor.ts`],
   );
 }
 

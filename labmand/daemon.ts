@@ -38,8 +38,12 @@ import {
 } from "../lib/dataplane/mod.ts";
 import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
-import { getLogger, mergeExposition, setupLogging } from "../lib/telemetry/mod.ts";
-import { Registry } from "prom-client";
+import {
+  getLogger,
+  mergeExposition,
+  setupLogging,
+  SupervisorRegistry,
+} from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
@@ -151,7 +155,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let config = options.config;
   setupLogging({ level: config.logging.level, format: config.logging.format });
   const started = performance.now();
-  const supervisorMetrics = new Registry();
+  const supervisorMetrics = new SupervisorRegistry();
   const localMode = config.wireguard.mode === "off";
   const lc = new Lifecycle({
     local: localMode,
