@@ -14,6 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { attachWorker, heapUsage, Inspector } from "./_inspector.ts";
 import { freePort, groupStat, startIdleFloor, startLabmandBench, startMock } from "./_procs.ts";
 
 const MODEL = "mock-llama-3-8b";
@@ -32,58 +33,6 @@ interface Snapshot {
   edges: number[];
   strings: string[];
   locations: number[];
-}
-
-/** One inspector connection; `session` addresses the Worker's flat session. */
-class Inspector {
-  #ws: WebSocket;
-  #id = 0;
-  #pending = new Map<number, (m: { result?: unknown; error?: unknown }) => void>();
-  #listeners = new Set<(m: { method: string; params: unknown; sessionId?: string }) => void>();
-
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.onmessage = (e) => {
-      const msg = JSON.parse(String(e.data));
-      if (msg.id !== undefined) {
-        this.#pending.get(msg.id)?.(msg);
-        this.#pending.delete(msg.id);
-      } else for (const l of this.#listeners) l(msg);
-    };
-  }
-
-  static async connect(url: string): Promise<Inspector> {
-    const ws = new WebSocket(url);
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = reject;
-    });
-    return new Inspector(ws);
-  }
-
-  on(fn: (m: { method: string; params: unknown; sessionId?: string }) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  }
-
-  send<T = unknown>(method: string, params: unknown = {}, sessionId?: string): Promise<T> {
-    const id = ++this.#id;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${method}: no answer in 60 s`)), 60_000);
-      this.#pending.set(id, (m) => {
-        clearTimeout(timer);
-        if (m.error) reject(new Error(`${method}: ${JSON.stringify(m.error)}`));
-        else resolve(m.result as T);
-      });
-      this.#ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    });
-  }
-
-  close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.#ws.onclose = () => r());
-    this.#ws.close();
-    return closed;
-  }
 }
 
 /** Script id → URL, from `Debugger.scriptParsed` (replayed for every script on enable). */
@@ -255,31 +204,14 @@ async function snapshotProcess(
   rssKb: number,
   out: string | undefined,
 ): Promise<void> {
-  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const ins = await Inspector.connect(list[0].webSocketDebuggerUrl);
+  const ins = await Inspector.connectPort(port);
   try {
-    const attached = new Promise<string>((resolve) => {
-      ins.on((m) => {
-        if (m.method === "Target.attachedToTarget") {
-          resolve((m.params as { sessionId: string }).sessionId);
-        }
-      });
-    });
-    await ins.send("Target.setAutoAttach", {
-      autoAttach: true,
-      waitForDebuggerOnStart: false,
-      flatten: true,
-    });
-    const worker = await attached;
+    const worker = await attachWorker(ins);
     console.log(`\n## ${label}: RSS ${kb(rssKb * 1024)} KB before the snapshots`);
     const isolates = [["main isolate", undefined], ["Worker", worker]] as const;
     for (const [name, session] of isolates) {
       const urls = await scriptUrls(ins, session);
-      const usage = await ins.send<{ usedSize: number; totalSize: number }>(
-        "Runtime.getHeapUsage",
-        {},
-        session,
-      );
+      const usage = await heapUsage(ins, session);
       const raw = await takeSnapshot(ins, session);
       if (out) {
         await Deno.mkdir(out, { recursive: true });
