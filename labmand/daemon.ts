@@ -111,9 +111,10 @@ export async function dataPlaneSettings(
     bind: proxyBind(config, wgAddress),
     endpoints: config.endpoints,
     apiKeys: await readApiKeys(config),
-    // Compiled here so the Worker loads no glob library; picomatch loads only if globs exist.
+    // Compiled here so the Worker loads no glob library; the registry module and picomatch load
+    // in the supervisor only if some endpoint has globs.
     modelFilters: config.endpoints.some((e) => e.models_include || e.models_exclude)
-      ? (await import("../lib/registry/globs.ts")).compileModelFilters(config.endpoints)
+      ? await (await import("../lib/registry/mod.ts")).modelFiltersFor(config.endpoints)
       : {},
     health: config.health,
     proxy: config.proxy,

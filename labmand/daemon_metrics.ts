@@ -7,8 +7,12 @@
  * @module
  */
 import { type LifecycleState, PHASES, type TunnelHealth } from "../lib/lifecycle/mod.ts";
-import type { SupervisorRegistry } from "../lib/telemetry/mod.ts";
-import { type MetricJSON, PlainCounter, PlainGauge } from "../lib/telemetry/plain_metrics.ts";
+import {
+  type MetricJSON,
+  PlainCounter,
+  PlainGauge,
+  type SupervisorRegistry,
+} from "../lib/telemetry/mod.ts";
 
 const TUNNEL_STATES: readonly TunnelHealth[] = ["none", "up", "degraded", "failed_closed", "down"];
 

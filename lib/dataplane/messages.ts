@@ -16,7 +16,7 @@ export interface DataPlaneSettings {
   /** Endpoint name → bearer key, read from `api_key_file` by the supervisor. */
   apiKeys: Record<string, string>;
   /**
-   * Endpoint name → its model globs compiled by the supervisor (`compileModelFilters`), so the
+   * Endpoint name → its model globs compiled by the supervisor (`modelFiltersFor`), so the
    * Worker loads no glob library. @default {}
    */
   modelFilters?: Record<string, CompiledModelFilter>;

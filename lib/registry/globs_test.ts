@@ -7,7 +7,7 @@ import {
   compileModelFilters,
   compileModelGlobs,
 } from "./globs.ts";
-import { globsMatcher, modelFilterFrom } from "./model_filter.ts";
+import { globsMatcher, modelFilterFrom, modelFiltersFor } from "./model_filter.ts";
 
 /**
  * Keeps the ids that match `include` (all ids when `include` is absent) and do not match
@@ -220,4 +220,10 @@ Deno.test("compileModelFilters: only endpoints with globs; absent lists stay abs
   const keep = modelFilterFrom(JSON.parse(JSON.stringify(table.exc)));
   assert.deepEqual(["a", "nomic-embed-text", "b/c"].filter(keep), ["a", "b/c"]);
   assert.equal(modelFilterFrom(undefined)("anything"), true);
+});
+
+Deno.test("modelFiltersFor: {} without globs; with globs, the table compileModelFilters builds", async () => {
+  assert.deepEqual(await modelFiltersFor([{ name: "a" }, { name: "b" }]), {});
+  const endpoints = [{ name: "a" }, { name: "b", models_exclude: ["*embed*"] }];
+  assert.deepEqual(await modelFiltersFor(endpoints), compileModelFilters(endpoints));
 });

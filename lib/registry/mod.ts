@@ -35,11 +35,12 @@ export {
   type RouterStats,
 } from "./router.ts";
 export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
-// Compiling globs (picomatch) is the supervisor's job: import `./globs.ts` directly there.
+// `modelFiltersFor` (the supervisor's) loads picomatch only when called; the Worker never does.
 export {
   type CompiledGlob,
   type CompiledModelFilter,
   modelFilterFrom,
+  modelFiltersFor,
   type ModelMatcher,
 } from "./model_filter.ts";
 export {

@@ -23,6 +23,19 @@ export interface CompiledModelFilter {
   exclude?: CompiledGlob[];
 }
 
+/**
+ * The supervisor's entry: compiles every endpoint's `models_include`/`models_exclude` (see
+ * `globs.ts` for the dialect) into the table the Worker's registry takes as `modelFilters`.
+ * picomatch is imported only here, when some endpoint has globs.
+ */
+export async function modelFiltersFor(
+  endpoints: readonly { name: string; models_include?: string[]; models_exclude?: string[] }[],
+): Promise<Record<string, CompiledModelFilter>> {
+  if (!endpoints.some((e) => e.models_include || e.models_exclude)) return {};
+  const { compileModelFilters } = await import("./globs.ts");
+  return compileModelFilters(endpoints);
+}
+
 /** A compiled test for model ids. */
 export type ModelMatcher = (modelId: string) => boolean;
 

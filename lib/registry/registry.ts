@@ -65,7 +65,7 @@ export interface EndpointRegistryOptions {
   localMode?: boolean;
   /**
    * Endpoint name → its `models_include`/`models_exclude` compiled by the supervisor
-   * (`compileModelFilters` in `globs.ts`); required for every endpoint that has either list.
+   * (`modelFiltersFor`); required for every endpoint that has either list.
    * @default {}
    */
   modelFilters?: Readonly<Record<string, CompiledModelFilter>>;
@@ -232,7 +232,7 @@ function compiledFilter(
   if (compiled === undefined) {
     throw new TypeError(
       `Cannot filter the models of endpoint "${config.name}": its globs were not compiled — ` +
-        "pass compileModelFilters(endpoints) from lib/registry/globs.ts as modelFilters",
+        "pass await modelFiltersFor(endpoints) as modelFilters",
     );
   }
   return compiled;

@@ -360,6 +360,6 @@ Deno.test("registry: an endpoint with globs but no compiled filter is refused, n
         health,
         proxy,
       }),
-    /Cannot filter the models of endpoint "gpu": its globs were not compiled — pass compileModelFilters/,
+    /Cannot filter the models of endpoint "gpu": its globs were not compiled — pass await modelFiltersFor/,
   );
 });

@@ -36,5 +36,5 @@ export {
   Registry,
   type UpstreamErrorKind,
 } from "./metrics.ts";
-export type { MetricJSON } from "./plain_metrics.ts";
+export { type MetricJSON, PlainCounter, PlainGauge } from "./plain_metrics.ts";
 export { mergeExposition, SupervisorRegistry } from "./exposition.ts";
