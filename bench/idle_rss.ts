@@ -47,6 +47,8 @@ function smapsRss(pid: number): Map<string, number> {
         ? "the deno executable (file-backed, shared)"
         : name === "[heap]"
         ? "malloc heap ([heap])"
+        : /\/(v8_code_cache|dep_analysis_cache|node_analysis_cache)/.test(name)
+        ? "Deno's caches (mmapped SQLite: V8 code cache, analysis)"
         : name.startsWith("/")
         ? "shared libraries"
         : name;
