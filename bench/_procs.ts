@@ -247,7 +247,12 @@ export interface LabmandProc extends Proc {
   model: string;
 }
 
-export async function startLabmandBench(mockUrl: string, wantModel: string): Promise<LabmandProc> {
+export async function startLabmandBench(
+  mockUrl: string,
+  wantModel: string,
+  /** Extra `deno run` flags (e.g. `--inspect=…` for heap snapshots). */
+  denoArgs: string[] = [],
+): Promise<LabmandProc> {
   const dir = await makeTestDir({ prefix: "labman-bench-labmand-" });
   const port = freePort();
   const config = `
@@ -281,7 +286,7 @@ base_url = "${mockUrl}"
 `;
   const configPath = `${dir}/labman.toml`;
   await Deno.writeTextFile(configPath, config);
-  const lab = await spawnLabmand(configPath);
+  const lab = await spawnLabmand(configPath, denoArgs);
   const fail = async (why: string): Promise<never> => {
     await stopChild(lab.child);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -344,10 +349,11 @@ base_url = "${mockUrl}"
  */
 async function spawnLabmand(
   configPath: string,
+  denoArgs: string[] = [],
 ): Promise<{ child: Deno.ChildProcess; tail: () => string[] }> {
   const flags = await taskFlags("labmand");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${ROOT}labmand/main.ts`, "--config", configPath],
+    args: ["run", ...flags, ...denoArgs, `${ROOT}labmand/main.ts`, "--config", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -552,11 +558,11 @@ export function startFloorServer(tokenDelayMs: number): Promise<Proc> {
 }
 
 /** bench/_idle_floor.ts: one Worker + one `Deno.serve`, the idle-RSS floor. */
-export function startIdleFloor(): Promise<Proc> {
+export function startIdleFloor(denoArgs: string[] = []): Promise<Proc> {
   return startPortPrinter(
     "idle floor",
     "the idle floor (one Worker, one Deno.serve)",
-    ["--allow-net", "--allow-read", `${ROOT}bench/_idle_floor.ts`],
+    ["--allow-net", "--allow-read", ...denoArgs, `${ROOT}bench/_idle_floor.ts`],
   );
 }
 
