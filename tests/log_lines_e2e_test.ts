@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { freePort } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 async function config(format: "json" | "text", mockUrl: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-log-lines-" });
+  const dir = await makeTestDir({ prefix: "labman-log-lines-" });
   const path = `${dir}/labman.toml`;
   await Deno.writeTextFile(
     path,
