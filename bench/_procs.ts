@@ -6,6 +6,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers/netns.ts";
+import { taskFlags } from "../tests/helpers/labmand_process.ts";
+import { makeTestDir } from "../tests/helpers/test_dirs.ts";
 
 export { freePort };
 
@@ -248,10 +250,10 @@ export interface LabmandProc extends Proc {
 export async function startLabmandBench(
   mockUrl: string,
   wantModel: string,
-  /** Extra `deno run` flags, e.g. `--inspect=127.0.0.1:9229` for bench/_profile_labmand.ts. */
-  extraFlags: string[] = [],
+  /** Extra `deno run` flags (e.g. `--inspect=…` for heap snapshots). */
+  denoArgs: string[] = [],
 ): Promise<LabmandProc> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-bench-labmand-" });
+  const dir = await makeTestDir({ prefix: "labman-bench-labmand-" });
   const port = freePort();
   const config = `
 [wireguard]
@@ -284,7 +286,7 @@ base_url = "${mockUrl}"
 `;
   const configPath = `${dir}/labman.toml`;
   await Deno.writeTextFile(configPath, config);
-  const lab = await spawnLabmand(configPath, extraFlags);
+  const lab = await spawnLabmand(configPath, denoArgs);
   const fail = async (why: string): Promise<never> => {
     await stopChild(lab.child);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -350,18 +352,17 @@ base_url = "${mockUrl}"
 }
 
 /**
- * Starts labmand with exactly the permission flags of the `labmand` task in deno.json (as
- * tests/helpers/labmand_process.ts does), keeping the last log lines for error messages.
+ * Starts labmand with exactly the permission flags of the `labmand` task in deno.json plus the
+ * tests' directory its config lies in (tests/helpers/labmand_process.ts `taskFlags`), keeping
+ * the last log lines for error messages.
  */
 async function spawnLabmand(
   configPath: string,
-  extraFlags: string[],
+  denoArgs: string[] = [],
 ): Promise<{ child: Deno.ChildProcess; tail: () => string[] }> {
-  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  const flags = String(denoJson.tasks.labmand).split(/\s+/)
-    .filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
+  const flags = await taskFlags("labmand");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, ...extraFlags, `${ROOT}labmand/main.ts`, "--config", configPath],
+    args: ["run", ...flags, ...denoArgs, `${ROOT}labmand/main.ts`, "--config", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -583,11 +584,11 @@ export function startPassthroughFloor(mode: string, upstreamUrl: string): Promis
 }
 
 /** bench/_idle_floor.ts: one Worker + one `Deno.serve`, the idle-RSS floor. */
-export function startIdleFloor(): Promise<Proc> {
+export function startIdleFloor(denoArgs: string[] = []): Promise<Proc> {
   return startPortPrinter(
     "idle floor",
     "the idle floor (one Worker, one Deno.serve)",
-    ["--allow-net", "--allow-read", `${ROOT}bench/_idle_floor.ts`],
+    ["--allow-net", "--allow-read", ...denoArgs, `${ROOT}bench/_idle_floor.ts`],
   );
 }
 

@@ -19,6 +19,8 @@ import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { encodeKey, generateKeyPair } from "../lib/wireguard/mod.ts";
 import { delta, int, ms, ratio, table } from "./_report.ts";
 import { summarize, type Summary } from "./_stats.ts";
+import { taskFlags } from "../tests/helpers/labmand_process.ts";
+import { makeTestDir } from "../tests/helpers/test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const FRAME_BYTES = 1024;
@@ -48,11 +50,6 @@ function freePorts(): [number, number] {
   a.close();
   b.close();
   return ports;
-}
-
-async function taskFlags(): Promise<string[]> {
-  const line: string = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.labmand;
-  return line.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
 }
 
 /** A 1 KB upstream frame with a fresh msg_id. */
@@ -156,7 +153,7 @@ export async function measureRelay(): Promise<RelayBench | { skipped: string }> 
       },
     },
   });
-  const dir = await Deno.makeTempDir({ prefix: "labman-bench-relay-" });
+  const dir = await makeTestDir({ prefix: "labman-bench-relay-" });
   const [portmanPort, proxyPort] = freePorts();
   await Deno.writeTextFile(
     `${dir}/labman.toml`,
@@ -191,7 +188,13 @@ base_url = "http://127.0.0.1:9/v1"
   );
   await Deno.chmod(`${dir}/labman.toml`, 0o600);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await taskFlags(), `${ROOT}labmand/main.ts`, "--config", `${dir}/labman.toml`],
+    args: [
+      "run",
+      ...await taskFlags("labmand"),
+      `${ROOT}labmand/main.ts`,
+      "--config",
+      `${dir}/labman.toml`,
+    ],
     stdout: "null",
     stderr: "null",
     env: { NO_COLOR: "1" },

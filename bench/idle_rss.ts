@@ -2,8 +2,10 @@
  * The bench's idle-RSS row on its own (about 15 s): labmand in the bench's local-mode config next
  * to the floor it is built on (one Worker + one `Deno.serve`, `bench/_idle_floor.ts`) and nginx
  * when installed, all measured in this run. RSS is the median of 5 readings 200 ms apart, taken
- * after the proxy serves its model list and 1.5 s of settling. Prints a markdown table; writes
- * nothing. For memory work between full `deno task bench` runs.
+ * after the proxy serves its model list and 1.5 s of settling. Prints a markdown table, then
+ * where labmand's RSS above the floor lives (`/proc/<pid>/smaps`: anonymous memory, i.e. the V8
+ * heaps and thread stacks; pages of the `deno` executable; malloc's heap); writes nothing. For
+ * memory work between full `deno task bench` runs; `_heap_snapshot.ts` breaks the V8 heaps down.
  *
  * @module
  */
@@ -29,6 +31,33 @@ async function idleKb(p: Proc): Promise<number> {
     await new Promise((r) => setTimeout(r, 200));
   }
   return median(readings);
+}
+
+/** RSS per kind of mapping: anonymous, the `deno` executable's pages, malloc's heap, libraries. */
+function smapsRss(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let kind = "";
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1];
+      kind = name === ""
+        ? "anonymous (V8 heaps, thread stacks)"
+        : name === Deno.execPath() || name.endsWith("/deno")
+        ? "the deno executable (file-backed, shared)"
+        : name === "[heap]"
+        ? "malloc heap ([heap])"
+        : /\/(v8_code_cache|dep_analysis_cache|node_analysis_cache)/.test(name)
+        ? "Deno's caches (mmapped SQLite: V8 code cache, analysis)"
+        : name.startsWith("/")
+        ? "shared libraries"
+        : name;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out.set(kind, (out.get(kind) ?? 0) + Number(rss[1]));
+  }
+  return out;
 }
 
 const procs: Proc[] = [];
@@ -72,6 +101,16 @@ try {
   const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   console.log(`idle RSS, Deno ${Deno.version.deno}, load average ${load}\n`);
   console.log(table(["process", "RSS MB", "vs floor MB", ""], out));
+  const [f, l] = [smapsRss(floor.pids()[0]), smapsRss(labmand.pids()[0])];
+  const kinds = [...new Set([...f.keys(), ...l.keys()])]
+    .map((k) => [k, f.get(k) ?? 0, l.get(k) ?? 0] as const)
+    .filter(([, a, b]) => a + b >= 1024)
+    .sort((x, y) => (y[2] - y[1]) - (x[2] - x[1]));
+  console.log("\nwhere it lives (RSS by mapping, /proc/<pid>/smaps)\n");
+  console.log(table(
+    ["mapping", "floor MB", "labmand MB", "difference MB"],
+    kinds.map(([k, a, b]) => [k, mb(a), mb(b), `${b >= a ? "+" : "−"}${mb(Math.abs(b - a))}`]),
+  ));
 } finally {
   for (const p of procs.reverse()) await p.stop().catch(() => {});
 }

@@ -38,8 +38,12 @@ import {
 } from "../lib/dataplane/mod.ts";
 import { EXIT, exitCode, heartbeatState, Lifecycle } from "../lib/lifecycle/mod.ts";
 import { sdNotify } from "../lib/systemd/mod.ts";
-import { getLogger, mergeExposition, setupLogging } from "../lib/telemetry/mod.ts";
-import { Registry } from "prom-client";
+import {
+  getLogger,
+  mergeExposition,
+  setupLogging,
+  SupervisorRegistry,
+} from "../lib/telemetry/mod.ts";
 import type { InterfaceStatus } from "../lib/wireguard/mod.ts";
 import { buildAdminStatus } from "./admin_status.ts";
 import { createDaemonMetrics } from "./daemon_metrics.ts";
@@ -56,6 +60,7 @@ import type { TunnelWatch } from "./tunnel_watch.ts";
 import type { Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
+import { labmandPathAccess } from "../lib/ops/mod.ts";
 
 const log = getLogger("labmand");
 
@@ -107,6 +112,11 @@ export async function dataPlaneSettings(
     bind: proxyBind(config, wgAddress),
     endpoints: config.endpoints,
     apiKeys: await readApiKeys(config),
+    // Compiled here so the Worker loads no glob library; the registry module and picomatch load
+    // in the supervisor only if some endpoint has globs.
+    modelFilters: config.endpoints.some((e) => e.models_include || e.models_exclude)
+      ? await (await import("../lib/registry/mod.ts")).modelFiltersFor(config.endpoints)
+      : {},
     health: config.health,
     proxy: config.proxy,
     logging: config.logging,
@@ -147,7 +157,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let config = options.config;
   setupLogging({ level: config.logging.level, format: config.logging.format });
   const started = performance.now();
-  const supervisorMetrics = new Registry();
+  const supervisorMetrics = new SupervisorRegistry();
   const localMode = config.wireguard.mode === "off";
   const lc = new Lifecycle({
     local: localMode,
@@ -322,7 +332,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // --- reload ----------------------------------------------------------------------------------
   const reload = async () => {
     if (stopRequested() || !dataPlane || !settings) return;
-    const result = await loadConfig({ path: options.configPath, checkKeyFiles: true });
+    const result = await loadConfig({
+      path: options.configPath,
+      checkKeyFiles: true,
+      pathAccess: labmandPathAccess(),
+    });
     if (!result.ok) {
       log.error("reload rejected; keeping the running config. {count} error(s): {errors}", {
         count: result.errors.length,

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatIssue, loadConfig } from "../lib/config/mod.ts";
+import { labmandPathAccess } from "../lib/ops/mod.ts";
 import { EXIT, runDaemon } from "./daemon.ts";
 
 const USAGE = `usage: labmand [--config PATH]
@@ -30,7 +31,11 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT.ok;
   }
-  const result = await loadConfig({ path: values.config, checkKeyFiles: true });
+  const result = await loadConfig({
+    path: values.config,
+    checkKeyFiles: true,
+    pathAccess: labmandPathAccess(),
+  });
   for (const w of result.warnings) console.error(`warning: ${formatIssue(w)}`);
   if (!result.ok) {
     for (const e of result.errors) console.error(`error: ${formatIssue(e)}`);

@@ -37,6 +37,8 @@ export class Publisher {
   #stoppingSent = false;
   #lastStatus = "";
   #appliedAccepting: string | null = null;
+  /** Notifications held behind READY=1 until the data plane accepts (kept in order). */
+  #held: Promise<void> | null = null;
 
   constructor(deps: PublisherDeps) {
     this.#d = deps;
@@ -75,10 +77,29 @@ export class Publisher {
       // The control plane hears `draining` from the first moment of the drain.
       this.#d.beatNow();
     }
-    if (Object.keys(fields).length > 0) this.#d.notify(fields);
-    if (nowReady) this.#d.onReady();
-    void this.applyAccepting(s);
+    const accepted = this.applyAccepting(s);
+    // A client that starts on READY=1 or on the "ready" line must find the Worker accepting, so
+    // both wait for the accepting flag to land (a round trip to the Worker); later updates queue
+    // behind them so systemd never sees an older STATUS= last.
+    if (nowReady) this.#notifyAfter(accepted, fields, () => this.#d.onReady());
+    else if (Object.keys(fields).length > 0) this.#notifyAfter(null, fields);
   };
+
+  #notifyAfter(gate: Promise<void> | null, fields: Record<string, string>, then?: () => void) {
+    const send = () => {
+      this.#d.notify(fields);
+      then?.();
+    };
+    if (!gate && !this.#held) return send();
+    const held: Promise<void> = (this.#held ?? Promise.resolve()).then(() => gate ?? undefined)
+      .then(send).catch((err) =>
+        log.warn("Cannot tell systemd the state: {message}", { message: String(err) })
+      );
+    this.#held = held;
+    void held.finally(() => {
+      if (this.#held === held) this.#held = null;
+    });
+  }
 
   /**
    * Tells the data plane whether to accept requests, when that changed since the last time

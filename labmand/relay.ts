@@ -116,7 +116,7 @@ export async function startDaemonRelay(options: DaemonRelayOptions): Promise<Dae
     onUpdateRegistry: options.setSlugs,
     onDrain: options.drain,
   });
-  if (options.registry) createRelayMetrics(options.registry, () => relay.stats());
+  if (options.registry) createRelayMetrics(options.registry.asPromRegistry(), () => relay.stats());
   log.info("Portman relay listening on ws://{addr}/agent", {
     addr: joinHostPort(relay.addr.hostname, relay.addr.port),
   });

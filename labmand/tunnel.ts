@@ -179,7 +179,7 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
       peerWgPublicKey: plan.peer.publicKey,
       ...(peerPublicKeyPath ? { peerPublicKeyPath } : {}),
       peerEndpoint: plan.rosenpass.peerEndpoint,
-      registry: options.registry,
+      registry: options.registry.asPromRegistry(),
       onInstalled: (kind) => {
         if (kind === "exchanged") first.resolve();
       },
@@ -187,12 +187,12 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
     await supervisor.start();
   }
 
-  const metrics = wireguardMetrics(options.registry);
+  const metrics = wireguardMetrics(options.registry.asPromRegistry());
   let countedRestarts = 0;
   const backendRestarts = new Counter({
     name: "labman_wireguard_backend_restarts_total",
     help: "Restarts of the WireGuard backend process (wireguard-go) after it exited unexpectedly.",
-    registers: [options.registry],
+    registers: [options.registry.asPromRegistry()],
     collect() {
       const now = backend.health?.(iface).restarts ?? 0;
       if (now > countedRestarts) this.inc(now - countedRestarts);
@@ -203,7 +203,7 @@ export async function bringUpTunnel(options: BringUpTunnelOptions): Promise<Tunn
   const reinitiations = new Counter({
     name: "labman_wireguard_reinitiations_total",
     help: "Handshakes the node re-initiated because nothing came back from the control plane.",
-    registers: [options.registry],
+    registers: [options.registry.asPromRegistry()],
   });
   const pqState = () => {
     if (!plan.rosenpass) return "disabled" as const;

@@ -8,6 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { taskFlags } from "./helpers/labmand_process.ts";
 import { freePort } from "./helpers/netns.ts";
+import { makeTestDir, TEST_ROOT } from "./helpers/test_dirs.ts";
 
 const MAIN = fileURLToPath(new URL("../labman/main.ts", import.meta.url));
 
@@ -34,7 +35,7 @@ Deno.test("labman discover: finds and identifies servers, prints pasteable [[end
   await using vllm = await startMockLlm({ dialect: "vllm", models: ["Qwen/Qwen3-8B"] });
   await using tgi = await startMockLlm({ dialect: "tgi", models: ["HuggingFaceTB/SmolLM2-1.7B"] });
   const closed = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "labman-discover-" });
+  const dir = await makeTestDir({ prefix: "labman-discover-" });
   // A config that already has the vLLM server: printing skips it, and names avoid "ollama".
   await Deno.writeTextFile(
     `${dir}/labman.toml`,
@@ -80,7 +81,7 @@ Deno.test("labman discover --json, and exit 1 when nothing is found", async () =
 Deno.test("labman discover --write appends new endpoints, keeps comments, skips configured ones", async () => {
   await using llama = await startMockLlm({ dialect: "llamacpp", models: ["tiny"] });
   await using sglang = await startMockLlm({ dialect: "sglang", models: ["Qwen/Qwen3-8B"] });
-  const dir = await Deno.makeTempDir({ prefix: "labman-discover-" });
+  const dir = await makeTestDir({ prefix: "labman-discover-" });
   try {
     const path = `${dir}/labman.toml`;
     const before = `# node config — hand written
@@ -123,13 +124,27 @@ Deno.test("labman discover rejects bad --hosts, --ports and missing configs clea
   const port = await labman("discover", "--ports", "80,http");
   assert.equal(port.code, 2);
   assert.match(port.stderr, /--ports "http": not a port number/);
-  const read = await labman("discover", "--config", "/nonexistent/labman.toml");
+  const missing = `${TEST_ROOT}/nonexistent/labman.toml`;
+  const read = await labman("discover", "--config", missing);
   assert.equal(read.code, 2);
-  assert.match(
+  assert.ok(
+    read.stderr.includes(`Cannot read ${missing}: no such file — check --config`),
     read.stderr,
-    /Cannot read \/nonexistent\/labman\.toml: no such file — check --config/,
   );
-  const cfg = await labman("discover", "--write", "--config", "/nonexistent/labman.toml");
+  const cfg = await labman("discover", "--write", "--config", missing);
   assert.equal(cfg.code, 2);
-  assert.match(cfg.stderr, /Cannot write endpoints: no config file at \/nonexistent\/labman\.toml/);
+  assert.ok(
+    cfg.stderr.includes(`Cannot write endpoints: no config file at ${missing}`),
+    cfg.stderr,
+  );
+  // Outside labman's directories Deno will not even say whether it exists: told where it must be.
+  for (const write of [[], ["--write"]]) {
+    const outside = await labman("discover", ...write, "--config", "/nonexistent/labman.toml");
+    assert.equal(outside.code, 2);
+    assert.match(
+      outside.stderr,
+      /Cannot read \/nonexistent\/labman\.toml: \/nonexistent\/labman\.toml is outside the directories labman may read \(\/etc\/labman, .*\) — pass --config PATH of a config under \/etc\/labman/,
+    );
+    assert.doesNotMatch(outside.stderr, /NotCapable|--allow-read|at .*\.ts:\d+/);
+  }
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runLabman } from "./helpers/labman_cli.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 /** `labman doctor ARGS` as a process; stdout and stderr together, as an operator reads them. */
 async function doctor(args: string[], options: Parameters<typeof runLabman>[1] = {}) {
@@ -59,7 +60,7 @@ function closedPort(): number {
 
 Deno.test("doctor lists ✓/!/✗ with fixes and fails only on ✗", async () => {
   const server = serveModels();
-  const dir = await Deno.makeTempDir({ prefix: "labman_doctor_" });
+  const dir = await makeTestDir({ prefix: "labman_doctor_" });
   try {
     const root = join(dir, "root");
     await Deno.mkdir(join(root, "proc/sys/net/ipv4"), { recursive: true });
@@ -120,7 +121,7 @@ base_url = "http://127.0.0.1:${port}/v1"
 });
 
 Deno.test("doctor reports config errors and key file modes, and still checks the host", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "labman_doctor_" });
+  const dir = await makeTestDir({ prefix: "labman_doctor_" });
   try {
     const cfg = join(dir, "bad.toml");
     await Deno.writeTextFile(cfg, '[wireguard]\nmode = "sideways"\n');
@@ -195,7 +196,7 @@ Deno.test({
   name: "doctor under the labman task's flags finds the real /dev/net/tun",
   ignore: !hasTun,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman_doctor_" });
+    const dir = await makeTestDir({ prefix: "labman_doctor_" });
     try {
       const cfg = join(dir, "labman.toml");
       await Deno.writeTextFile(cfg, USERSPACE);
@@ -213,7 +214,7 @@ Deno.test({
     "doctor under the labman task's flags reports /dev/net/tun missing when it is not there (root)",
   ignore: !isRoot,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman_doctor_" });
+    const dir = await makeTestDir({ prefix: "labman_doctor_" });
     try {
       const cfg = join(dir, "labman.toml");
       await Deno.writeTextFile(cfg, USERSPACE);

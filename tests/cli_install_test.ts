@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { passwdIds, systemctlAllowed } from "../labman/commands/install.ts";
 import { runLabman } from "./helpers/labman_cli.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 interface Io {
   out: (l: string) => void;
@@ -28,7 +29,7 @@ const update = (args: string[], io: Io) => cli("update", args, io);
 const UNIT_TEMPLATE = new URL("../systemd/labmand.service", import.meta.url);
 
 async function setup() {
-  const dir = await Deno.makeTempDir({ prefix: "labman_install_" });
+  const dir = await makeTestDir({ prefix: "labman_install_" });
   const dist = join(dir, "dist");
   await Deno.mkdir(dist);
   await Deno.writeFile(join(dist, "labmand"), crypto.getRandomValues(new Uint8Array(4096)));

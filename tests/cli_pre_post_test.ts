@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { removeStaleSocket } from "../labman/commands/post.ts";
 import { runLabman } from "./helpers/labman_cli.ts";
 import { randomSuffix, run, sh } from "./helpers/netns.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const PEER = `[wireguard.peer]
 public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
@@ -29,7 +30,7 @@ const DENO_DIR = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
 
 async function setup() {
-  const dir = await Deno.makeTempDir({ prefix: "labman_hooks_" });
+  const dir = await makeTestDir({ prefix: "labman_hooks_" });
   const root = join(dir, "root");
   const keys = join(dir, "keys");
   await Deno.mkdir(keys, { mode: 0o700 });
@@ -417,7 +418,7 @@ Deno.test({
 });
 
 Deno.test("removeStaleSocket leaves a socket that wireguard-go still serves", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "labman_sock_" });
+  const dir = await makeTestDir({ prefix: "labman_sock_" });
   const path = join(dir, "labman0.sock");
   const listener = Deno.listen({ transport: "unix", path });
   const accepting = (async () => {

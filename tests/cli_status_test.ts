@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { runLabman } from "./helpers/labman_cli.ts";
 import { type AdminStatus, createAdminHandler, type Readiness } from "../lib/admin/mod.ts";
 import { buildAdminStatus } from "../labmand/admin_status.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 async function withAdmin(
   readiness: Readiness,
@@ -71,7 +72,7 @@ Deno.test("status summarises a ready labmand from its /status document", async (
 
 Deno.test("status --json and exit 1 when not ready; admin address read from the config", async () => {
   await withAdmin({ ready: false, checks: { endpoints: "0/2 healthy" } }, async (_url, port) => {
-    const dir = await Deno.makeTempDir({ prefix: "labman_status_" });
+    const dir = await makeTestDir({ prefix: "labman_status_" });
     try {
       const cfg = join(dir, "labman.toml");
       await Deno.writeTextFile(

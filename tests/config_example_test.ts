@@ -8,6 +8,7 @@ import { runLabman } from "./helpers/labman_cli.ts";
 import { schemaKeyPaths } from "../lib/config/_schema_paths.ts";
 import { indexKeys } from "../lib/config/locate_key.ts";
 import { formatIssue, jsonSchema, LabmanConfigSchema, parseConfigText } from "../lib/config/mod.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const EXAMPLE = new URL("labman.example.toml", ROOT);
@@ -89,7 +90,7 @@ async function check(args: string[]): Promise<Captured> {
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "labman_check_" });
+  const dir = await makeTestDir({ prefix: "labman_check_" });
   try {
     await fn(dir);
   } finally {

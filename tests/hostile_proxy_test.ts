@@ -8,6 +8,7 @@ import { rawServer } from "../lib/proxy/_testing.ts";
 import { type MockLlm, startMockLlm } from "../lib/mockllm/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { type LabmandProcess, startLabmand } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -123,7 +124,7 @@ function truncatingEndpoint() {
 }
 
 async function writeConfig(body: string): Promise<{ path: string; port: number; admin: number }> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-hostile-" });
+  const dir = await makeTestDir({ prefix: "labman-hostile-" });
   const port = freePort();
   const admin = freePort();
   const path = `${dir}/labman.toml`;
@@ -588,7 +589,7 @@ max_concurrent = 4
 });
 
 Deno.test("hostile: config rejects unusable timeouts and endpoint addresses, every problem in one run", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "labman-hostile-cfg-" });
+  const dir = await makeTestDir({ prefix: "labman-hostile-cfg-" });
   const path = `${dir}/labman.toml`;
   const urls = [
     "ftp://a",

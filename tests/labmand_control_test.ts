@@ -9,6 +9,7 @@ import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 async function startCp(port = 0): Promise<ReferenceControlPlane> {
   return await startReferenceControlPlane({
@@ -21,7 +22,7 @@ async function startCp(port = 0): Promise<ReferenceControlPlane> {
 }
 
 async function config(cpUrl: string, mockUrl: string, token = "good-token") {
-  const dir = await Deno.makeTempDir({ prefix: "labman-cp-" });
+  const dir = await makeTestDir({ prefix: "labman-cp-" });
   const path = `${dir}/labman.toml`;
   await Deno.writeTextFile(
     path,

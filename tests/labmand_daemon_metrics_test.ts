@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
-import { Registry } from "prom-client";
 import { createDaemonMetrics } from "../labmand/daemon_metrics.ts";
 import { initialState, nextState } from "../lib/lifecycle/mod.ts";
+import { mergeExposition, SupervisorRegistry } from "../lib/telemetry/mod.ts";
+
+/** The exposition text of `registry`, as the admin server renders it. */
+async function exposition(registry: SupervisorRegistry): Promise<string> {
+  return await mergeExposition([await registry.getMetricsAsJSON()]);
+}
 
 Deno.test("daemon metrics: phase and tunnel state gauges, heartbeat failures and last-success age", async () => {
-  const registry = new Registry();
+  const registry = new SupervisorRegistry();
   let now = 1000;
   const m = createDaemonMetrics(registry, () => now);
-  const text = () => registry.metrics();
+  const text = () => exposition(registry);
   assert.match(await text(), /^labman_control_last_heartbeat_success_age_seconds -1$/m);
   m.heartbeat(true);
   m.heartbeat(false);
@@ -29,11 +34,11 @@ Deno.test("daemon metrics: phase and tunnel state gauges, heartbeat failures and
 });
 
 Deno.test("daemon metrics: the default clock works unbound (performance.now needs its receiver)", async () => {
-  const registry = new Registry();
+  const registry = new SupervisorRegistry();
   const m = createDaemonMetrics(registry);
   m.heartbeat(true);
   assert.match(
-    await registry.metrics(),
+    await exposition(registry),
     /^labman_control_last_heartbeat_success_age_seconds 0(\.\d+)?(e-\d+)?$/m,
   );
 });

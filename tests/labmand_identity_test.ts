@@ -8,6 +8,7 @@ import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { encodeKey, publicKeyFromPrivate } from "../lib/wireguard/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 Deno.test("labmand: the node key is generated once (0600 in 0700) and kept across restarts", async () => {
   await using mock = await startMockLlm({ models: ["m"] });
@@ -18,7 +19,7 @@ Deno.test("labmand: the node key is generated once (0600 in 0700) and kept acros
     wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.2,
   });
-  const dir = await Deno.makeTempDir({ prefix: "labman-id-" });
+  const dir = await makeTestDir({ prefix: "labman-id-" });
   try {
     const path = `${dir}/labman.toml`;
     await Deno.writeTextFile(

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { freePort } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 function config(port: number, endpoints: string, extra = ""): string {
   return `[wireguard]
@@ -30,7 +31,7 @@ ${endpoints}`;
 
 Deno.test("labmand tells systemd READY=1 only after the proxy serves, then STOPPING=1", async () => {
   await using mock = await startMockLlm({ models: ["m"] });
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   const socketPath = `${dir}/notify.sock`;
   const sock = Deno.listenDatagram({ transport: "unixpacket", path: socketPath });
   const messages: string[] = [];
@@ -71,7 +72,7 @@ Deno.test("labmand: a second SIGTERM during the grace period forces exit with co
     models: ["m"],
     mode: { tokenDelayMs: 200, tokens: 100 },
   });
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   try {
     await Deno.writeTextFile(
       `${dir}/labman.toml`,
@@ -108,7 +109,7 @@ Deno.test("labmand: a second SIGTERM during the grace period forces exit with co
 
 Deno.test("labmand: SIGHUP with a filter change on known hosts reconfigures in place (same listener)", async () => {
   await using mock = await startMockLlm({ models: ["keep-me", "drop-me"] });
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   try {
     const port = freePort();
     const endpoint = `[[endpoints]]\nname = "a"\nbase_url = "${mock.url}"\n`;
@@ -156,7 +157,7 @@ Deno.test("labmand: SIGHUP with a filter change on known hosts reconfigures in p
 });
 
 Deno.test("labmand refuses to start with a group-readable WireGuard key and names the chmod to run", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   try {
     await Deno.mkdir(`${dir}/wg`, { mode: 0o700 });
     await Deno.writeTextFile(`${dir}/wg/private.key`, btoa("k".repeat(32)));

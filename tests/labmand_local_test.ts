@@ -7,6 +7,7 @@ import OpenAI from "openai";
 import { type MockLlm, replyText, startMockLlm } from "../lib/mockllm/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 interface EndpointSpec {
   name: string;
@@ -18,7 +19,7 @@ async function writeConfig(
   endpoints: EndpointSpec[],
   extra = "",
 ): Promise<{ path: string; port: number; admin: number; dir: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-e2e-" });
+  const dir = await makeTestDir({ prefix: "labman-e2e-" });
   const port = freePort();
   const admin = freePort();
   const path = `${dir}/labman.toml`;
@@ -89,7 +90,7 @@ Deno.test("labmand local mode: the openai SDK lists, chats, streams, completes a
     models: ["llama-3-8b", "embed-small"],
     apiKey: "endpoint-key",
   });
-  const keyDir = await Deno.makeTempDir();
+  const keyDir = await makeTestDir();
   await Deno.writeTextFile(`${keyDir}/b.key`, "endpoint-key\n");
   await Deno.chmod(`${keyDir}/b.key`, 0o600);
   const cfg = await writeConfig([

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { taskFlags } from "./helpers/labmand_process.ts";
+import { ensureTestRoot, TEST_ROOT } from "./helpers/test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -16,7 +17,7 @@ Deno.test("labmand flags: --allow-ffi is path-scoped, and libmnl and libc load u
   const probe = `
     import { ffiAvailable } from "${ROOT}lib/wireguard/netlink_socket.ts";
     import { sdNotify } from "${ROOT}lib/systemd/mod.ts";
-    const dir = Deno.makeTempDirSync();
+    const dir = Deno.makeTempDirSync({ dir: ${JSON.stringify(TEST_ROOT)} });
     const sock = Deno.listenDatagram({ transport: "unixpacket", path: dir + "/n.sock" });
     const got = sock.receive();
     const sent = sdNotify({ READY: "1" }, dir + "/n.sock");
@@ -28,6 +29,7 @@ Deno.test("labmand flags: --allow-ffi is path-scoped, and libmnl and libc load u
     catch (e) { other = e instanceof Deno.errors.NotCapable ? "NotCapable" : String(e); }
     console.log(JSON.stringify({ libmnl: ffiAvailable(), sent, text, other }));
   `;
+  await ensureTestRoot(); // the probe's socket goes there
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(file, probe);
   try {

@@ -12,11 +12,12 @@ import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand, taskFlags, testControlPlanePeer } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 Deno.test("labmand tunnel mode: control plane down → retries, says why everywhere, keeps SIGHUP, stops on SIGTERM", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "labman-reg-" });
+  const dir = await makeTestDir({ prefix: "labman-reg-" });
   const socketPath = `${dir}/notify.sock`;
   const sock = Deno.listenDatagram({ transport: "unixpacket", path: socketPath });
   const messages: string[] = [];
@@ -125,7 +126,7 @@ Deno.test("labmand tunnel mode registers with the capabilities of a first discov
       for await (const c of hung) held.push(c);
     } catch { /* closed */ }
   })();
-  const dir = await Deno.makeTempDir({ prefix: "labman-regcaps-" });
+  const dir = await makeTestDir({ prefix: "labman-regcaps-" });
   try {
     await Deno.writeTextFile(
       `${dir}/labman.toml`,

@@ -9,6 +9,7 @@ import { startMockLlm } from "../lib/mockllm/mod.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { freePort, until } from "./helpers/netns.ts";
 import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const GRACE_MS = 1500;
 
@@ -25,7 +26,7 @@ Deno.test("labmand: after shutdown_grace_ms an endless stream is aborted, then s
     wireguard: await testControlPlanePeer(),
     heartbeatIntervalS: 0.2,
   });
-  const dir = await Deno.makeTempDir({ prefix: "labman-stop-" });
+  const dir = await makeTestDir({ prefix: "labman-stop-" });
   try {
     await Deno.writeTextFile(
       `${dir}/labman.toml`,

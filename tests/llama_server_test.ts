@@ -10,6 +10,7 @@ import { startLabmand, taskFlags, testControlPlanePeer } from "./helpers/labmand
 import { freePort, until } from "./helpers/netns.ts";
 import { startReferenceControlPlane } from "../lib/refcp/mod.ts";
 import { llamaSkipReason, makeTinyModel, startLlamaServer } from "./fixtures/llama/llama_server.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 const skip = llamaSkipReason();
 if (skip) console.log(`llama_server_test: skipped — ${skip}`);
@@ -17,7 +18,7 @@ if (skip) console.log(`llama_server_test: skipped — ${skip}`);
 const LABMAN = fileURLToPath(new URL("../labman/main.ts", import.meta.url));
 
 async function config(endpoints: { name: string; url: string; extra?: string }[]) {
-  const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+  const dir = await makeTestDir({ prefix: "labman-llama-" });
   const port = freePort();
   const admin = freePort();
   const path = `${dir}/labman.toml`;
@@ -112,7 +113,7 @@ Deno.test({
   name: "llama-server: labman discover fingerprints the real server and lists its model",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     try {
       await using llama = await startLlamaServer({ model: await makeTinyModel(dir) });
       const r = await new Deno.Command(Deno.execPath(), {
@@ -147,7 +148,7 @@ Deno.test({
   name: "llama-server through labmand: models, chat, completions and embeddings, streamed and not",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     const cfg = await config([]);
     try {
       await using llama = await startLlamaServer({
@@ -280,7 +281,7 @@ Deno.test({
   name: "llama-server through labmand: a client that goes away frees the server's slot",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     try {
       // A long context so one generation keeps its slot busy for seconds unless cancelled.
       await using llama = await startLlamaServer({
@@ -331,7 +332,7 @@ Deno.test({
     "llama-server through labmand: capacity from /slots — nothing is sent while the server is full",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     try {
       // One slot. llama-server would queue a second request itself (FIFO, never 503), where
       // no other endpoint could take it; labman must keep it in its own queue instead.
@@ -397,7 +398,7 @@ Deno.test({
   name: "llama-server through labmand: with --no-slots, capacity comes from /props and /metrics",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     try {
       await using llama = await startLlamaServer({
         model: await makeTinyModel(dir, { ctx: 8192 }),
@@ -453,7 +454,7 @@ Deno.test({
   name: "llama-server behind labmand: the control plane hears the server's slot count as capacity",
   ignore: skip !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "labman-llama-" });
+    const dir = await makeTestDir({ prefix: "labman-llama-" });
     try {
       await using llama = await startLlamaServer({ model: await makeTinyModel(dir), slots: 3 });
       await using cp = await startReferenceControlPlane({

@@ -13,6 +13,7 @@ import { type ReferenceControlPlane, startReferenceControlPlane } from "../lib/r
 import { until } from "./helpers/netns.ts";
 import { startLabmand, testControlPlanePeer } from "./helpers/labmand_process.ts";
 import { connectPortman, up } from "./helpers/portman_client.ts";
+import { makeTestDir } from "./helpers/test_dirs.ts";
 
 async function startCp(): Promise<ReferenceControlPlane> {
   return await startReferenceControlPlane({
@@ -25,7 +26,7 @@ async function startCp(): Promise<ReferenceControlPlane> {
 }
 
 async function config(cpUrl: string | null, mockUrl: string, portman = "", ttlS = 1) {
-  const dir = await Deno.makeTempDir({ prefix: "labman-relay-" });
+  const dir = await makeTestDir({ prefix: "labman-relay-" });
   const path = `${dir}/labman.toml`;
   // Three ports at once, held while picked, so they differ (freePort alone may repeat one).
   const held = [0, 1, 2].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { taskFlags } from "./helpers/labmand_process.ts";
+import { denoRunArgs } from "../lib/ops/mod.ts";
 import { type CpSide, startCpSide, startLanMock } from "./helpers/e2e_sides.ts";
 import { createTopology, randomSuffix, run, until } from "./helpers/netns.ts";
 import { bootContainer, type Container, nspawnUnavailable } from "./helpers/nspawn.ts";
@@ -33,14 +33,15 @@ function findRosenpass(): string | null {
   return null;
 }
 
-/** A `deno run` entry point with exactly the permission flags of a deno.json task. */
-async function wrapper(
+/** A `deno run` entry point with exactly the permission flags of a deno.json task (lib/ops). */
+function wrapper(
   task: "labmand" | "labman",
   entry: string,
   broken: false | "exits" | "hangs" = false,
   build = 1,
 ) {
-  const flags = (await taskFlags(task)).join(" ");
+  // The rendering an install from a checkout uses: absolute source-tree paths, no test dirs.
+  const args = denoRunArgs(task, "/lmrepo").slice(1, -1).join(" ");
   return `#!/bin/sh
 # ${task} from the checkout (/lmrepo) with the flags of the "${task}" task in deno.json.
 # build ${build}
@@ -51,8 +52,13 @@ ${
       ? "echo 'this build never gets ready' >&2; exec sleep 600\n"
       : ""
   }export DENO_DIR=/var/cache/lmtest-deno NO_COLOR=1
-exec /usr/local/bin/deno run --cached-only ${flags} /lmrepo/${entry} "$@"
+exec /usr/local/bin/deno run --cached-only ${args} /lmrepo/${entry} "$@"
 `;
+}
+
+/** `cmd` run from `dir`, as an operator does `cd dir && cmd`. */
+function inDir(dir: string, cmd: string[]): string[] {
+  return ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", dir, ...cmd];
 }
 
 function nodeConfig(o: { cpIp: string; nodeIp: string; lanHostIp: string; pq: boolean }) {
@@ -132,26 +138,26 @@ Deno.test({
       await Deno.mkdir(`${tmp}/lmtest/bin`, { recursive: true });
       await Deno.writeTextFile(
         `${tmp}/lmtest/bin/labmand`,
-        await wrapper("labmand", "labmand/main.ts"),
+        wrapper("labmand", "labmand/main.ts"),
       );
       await Deno.writeTextFile(
         `${tmp}/lmtest/bin/labman`,
-        await wrapper("labman", "labman/main.ts"),
+        wrapper("labman", "labman/main.ts"),
       );
       await Deno.mkdir(`${tmp}/lmtest/broken`);
       await Deno.writeTextFile(
         `${tmp}/lmtest/broken/labmand`,
-        await wrapper("labmand", "labmand/main.ts", "exits", 3),
+        wrapper("labmand", "labmand/main.ts", "exits", 3),
       );
       await Deno.mkdir(`${tmp}/lmtest/hangs`);
       await Deno.writeTextFile(
         `${tmp}/lmtest/hangs/labmand`,
-        await wrapper("labmand", "labmand/main.ts", "hangs", 4),
+        wrapper("labmand", "labmand/main.ts", "hangs", 4),
       );
       await Deno.mkdir(`${tmp}/lmtest/v2`);
       await Deno.writeTextFile(
         `${tmp}/lmtest/v2/labmand`,
-        await wrapper("labmand", "labmand/main.ts", false, 2),
+        wrapper("labmand", "labmand/main.ts", false, 2),
       );
       for (
         const f of ["bin/labmand", "bin/labman", "broken/labmand", "hangs/labmand", "v2/labmand"]
@@ -183,14 +189,17 @@ Deno.test({
       const c = container;
 
       step("labman install (from the checkout)");
-      const installed = await c.sh([
-        "/lmtest/bin/labman",
-        "install",
-        "--from",
-        "/lmtest/bin/labmand",
-        "--labman-from",
-        "/lmtest/bin/labman",
-      ]);
+      // As from an unpacked release: labman reads a release's files from its working directory.
+      const installed = await c.sh(
+        inDir("/lmtest/bin", [
+          "./labman",
+          "install",
+          "--from",
+          "./labmand",
+          "--labman-from",
+          "./labman",
+        ]),
+      );
       log.push(installed);
       assert.match(installed, /ran systemctl daemon-reload/);
       assert.match(installed, /created system user labman \(uid \d+\)/);
@@ -365,18 +374,19 @@ Deno.test({
       assert.ok(Number(score[1]) <= 2.0, `exposure ${score[1]} > 2.0:\n${security.stdout}`);
 
       step("labman update --restart: drain, restart, READY; the previous build is kept");
-      const updateArgs = (from: string, readyTimeoutS = 30) => [
-        "labman",
-        "update",
-        "--from",
-        from,
-        "--labman-from",
-        "/usr/local/bin/labman",
-        "--restart",
-        "--ready-timeout",
-        String(readyTimeoutS),
-      ];
-      const good = await c.exec(updateArgs("/lmtest/v2/labmand"), { timeoutMs: 120_000 });
+      const updateArgs = (dir: string, readyTimeoutS = 30) =>
+        inDir(dir, [
+          "labman",
+          "update",
+          "--from",
+          "./labmand",
+          "--labman-from",
+          "/usr/local/bin/labman",
+          "--restart",
+          "--ready-timeout",
+          String(readyTimeoutS),
+        ]);
+      const good = await c.exec(updateArgs("/lmtest/v2"), { timeoutMs: 120_000 });
       log.push(good.stdout, good.stderr);
       assert.equal(good.code, 0, good.stdout + good.stderr);
       assert.match(good.stdout, /kept the previous 1 file\(s\) in \/var\/lib\/labman\/previous/);
@@ -388,7 +398,7 @@ Deno.test({
       assert.ok((await chat()).ok);
 
       step("labman update --restart with a broken build: rolled back and running again");
-      const bad = await c.exec(updateArgs("/lmtest/broken/labmand"), { timeoutMs: 180_000 });
+      const bad = await c.exec(updateArgs("/lmtest/broken"), { timeoutMs: 180_000 });
       log.push(bad.stdout, bad.stderr);
       assert.equal(bad.code, 1, bad.stdout + bad.stderr);
       assert.match(bad.stderr, /the new labmand did not become ready: systemctl start exited/);
@@ -405,7 +415,7 @@ Deno.test({
       step(
         "labman update --restart with a build that never gets ready: rolled back after the bound",
       );
-      const hung = await c.exec(updateArgs("/lmtest/hangs/labmand", 5), { timeoutMs: 180_000 });
+      const hung = await c.exec(updateArgs("/lmtest/hangs", 5), { timeoutMs: 180_000 });
       log.push(hung.stdout, hung.stderr);
       assert.equal(hung.code, 1, hung.stdout + hung.stderr);
       assert.match(hung.stderr, /the new labmand did not become ready: not ready within 5 s/);

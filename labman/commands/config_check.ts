@@ -12,6 +12,7 @@ import {
   type LoadResult,
   redactConfig,
 } from "../../lib/config/mod.ts";
+import { cliPathAccess } from "../../lib/ops/mod.ts";
 import { commandArgs } from "./_args.ts";
 
 /** Where the command writes; replaced in tests. */
@@ -78,7 +79,10 @@ export async function configCheck(
   }
   if (positionals.length === 1) values.config = positionals[0];
   try {
-    const result = await loadConfig(values.config !== undefined ? { path: values.config } : {});
+    const result = await loadConfig({
+      ...(values.config !== undefined ? { path: values.config } : {}),
+      pathAccess: cliPathAccess(),
+    });
     for (const w of result.warnings) output.err(`warning: ${formatIssue(w)}`);
     if (!result.ok) {
       for (const e of result.errors) output.err(`error: ${formatIssue(e)}`);

@@ -8,6 +8,7 @@ import type { Envelope } from "../../lib/protocol/mod.ts";
 import { makeEnvelope } from "../../lib/protocol/mod.ts";
 import type { RelayHub } from "../../lib/refcp/mod.ts";
 import { type FakePortman, freePortSync, startFakePortman } from "../../lib/relay/mod.ts";
+import { makeDevDir } from "./_dev_dir.ts";
 
 export interface DevRelay extends Disposable {
   readonly toml: string;
@@ -19,7 +20,7 @@ export interface DevRelay extends Disposable {
 
 /** `avoid`: ports the dev config already uses (proxy, admin). */
 export async function relayDevConfig(avoid: number[] = []): Promise<DevRelay> {
-  const dir = await Deno.makeTempDir({ prefix: "labman-dev-" });
+  const dir = await makeDevDir();
   let port = freePortSync();
   for (let i = 0; i < 10 && avoid.includes(port); i++) port = freePortSync();
   const secretFile = `${dir}/portman.secret`;

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
 import { configCandidates, findConfigFile } from "../../lib/config/mod.ts";
 import {
   DEFAULT_PORTS,
@@ -20,7 +19,7 @@ import {
   scanServers,
   WELL_KNOWN_PORTS,
 } from "../../lib/discover/mod.ts";
-import { type CommandDeps, resolveDeps } from "../../lib/ops/mod.ts";
+import { type CommandDeps, fileErrorReason, resolveDeps } from "../../lib/ops/mod.ts";
 import { dialectOf } from "../../lib/registry/mod.ts";
 import { commandArgs, positiveMsFlag } from "./_args.ts";
 
@@ -69,6 +68,16 @@ function parsePorts(values: string[]): number[] {
   return [...new Set(ports)];
 }
 
+/** True unless nothing is at `path`; "not allowed to look" counts as present (reading says why). */
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
+}
+
 export async function discover(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
   const parsed = commandArgs("discover", args, {
@@ -115,7 +124,11 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
     try {
       configText = await Deno.readTextFile(configPath);
     } catch (e) {
-      err(`labman discover: Cannot read ${configPath}: ${(e as Error).message}`);
+      err(
+        `labman discover: Cannot read ${configPath}: ${
+          fileErrorReason(e, configPath, "read")
+        } — pass --config PATH of a config under /etc/labman`,
+      );
       return 2;
     }
   } else {
@@ -128,7 +141,15 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
     if (configPath !== undefined) {
       try {
         configText = await Deno.readTextFile(configPath);
-      } catch {
+      } catch (e) {
+        if (values.config !== undefined && e instanceof Deno.errors.NotCapable) {
+          err(
+            `labman discover: Cannot read ${configPath}: ${
+              fileErrorReason(e, configPath, "read")
+            } — pass --config PATH of a config under /etc/labman`,
+          );
+          return 2;
+        }
         configPath = undefined; // e.g. /etc/labman/labman.toml readable by root only
       }
     }

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  checkPathAccess,
   formatIssue,
   type LabmanConfig,
   LabmanConfigSchema,
@@ -15,6 +16,7 @@ import {
   type Check,
   check,
   checklistExitCode,
+  cliPathAccess,
   type CommandDeps,
   describeFetchError,
   endpointCheck,
@@ -216,6 +218,13 @@ export async function doctor(args: string[], deps: CommandDeps = {}): Promise<nu
       check("ok", "config", `${loaded.file} is valid (wireguard mode ${config.wireguard.mode})`),
     );
     for (const w of loaded.warnings) checks.push(check("warn", "config", formatIssue(w)));
+    // Paths labmand's flags would refuse (its start would stop on them, as `pre` does).
+    for (const issue of checkPathAccess(config, cliPathAccess(), Deno.cwd())) {
+      const field = issue.path.map((seg, i) =>
+        typeof seg === "number" ? `[${seg}]` : `${i > 0 ? "." : ""}${seg}`
+      ).join("");
+      checks.push(check("fail", "config", `${field}: ${issue.message}`, issue.fix ?? ""));
+    }
   } else {
     for (const e of loaded.errors) {
       checks.push(

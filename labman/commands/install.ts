@@ -12,7 +12,9 @@ import {
   formatAction,
   installArtifacts,
   loadSources,
+  mayAccess,
   observePath,
+  outsideReason,
   PATHS,
   planAction,
   planChanges,
@@ -118,6 +120,17 @@ function programOptions(
   }
   for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
     if (!opts[key].startsWith("/")) return `${flag} must be an absolute path, got "${opts[key]}"`;
+  }
+  if (opts.root !== "/" && !mayAccess(opts.root, "write")) {
+    return `Cannot install under --root ${opts.root}: ${outsideReason(opts.root, "write")} — ` +
+      "run labman inside the image instead (chroot, systemd-nspawn)";
+  }
+  for (const [key, flag] of [["binDir", "--bin-dir"], ["unitDir", "--unit-dir"]] as const) {
+    const dir = rootPath(opts.root, opts[key]);
+    if (opts.root === "/" && !mayAccess(dir, "write")) {
+      return `Cannot install into ${flag} ${dir}: ${outsideReason(dir, "write")} — ` +
+        `leave ${flag} at its default`;
+    }
   }
   const from = str("from");
   if (from !== undefined) opts.from = from;

@@ -14,6 +14,7 @@ import {
 } from "../../lib/wireguard/mod.ts";
 import { generateRosenpassKeys } from "../../lib/rosenpass/mod.ts";
 import { join } from "node:path";
+import { mayAccess, outsideReason } from "../../lib/ops/mod.ts";
 import { commandArgs } from "./_args.ts";
 
 /** Where the command writes; replaced in tests. */
@@ -127,6 +128,13 @@ export async function keygen(
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
   const base = values.dir ?? DEFAULT_STATE_DIR;
+  if (!mayAccess(base, "write")) {
+    output.err(
+      `labman keygen: Cannot write keys to ${base}: ${outsideReason(base, "write")} — ` +
+        `use the default (${DEFAULT_STATE_DIR}) or a --dir below it`,
+    );
+    return 1;
+  }
   for (const step of KEY_STEPS) {
     if (step.name === "rosenpass" && values["no-rosenpass"]) continue;
     try {

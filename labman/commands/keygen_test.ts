@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { publicKeyFromPrivate, readPrivateKey } from "../../lib/wireguard/keys.ts";
 import { decodeKey, encodeKey } from "../../lib/wireguard/mod.ts";
 import { runLabman } from "../../tests/helpers/labman_cli.ts";
+import { makeTestDir } from "../../tests/helpers/test_dirs.ts";
 
 /** `labman keygen ARGS` as a process with the `labman` task's flags; lines go to `output`. */
 async function keygen(
@@ -22,7 +23,7 @@ function capture() {
 }
 
 Deno.test("labman keygen writes a 0600 key in a 0700 dir, prints the public key, refuses to overwrite", async () => {
-  const base = await Deno.makeTempDir();
+  const base = await makeTestDir();
   try {
     const dir = join(base, "wireguard");
     const c = capture();
@@ -67,7 +68,7 @@ Deno.test("labman keygen also creates the Rosenpass pair with the real rosenpass
     console.log("skipped: rosenpass binary not installed");
     return;
   }
-  const base = await Deno.makeTempDir();
+  const base = await makeTestDir();
   try {
     const c = capture();
     assert.equal(

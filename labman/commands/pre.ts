@@ -12,6 +12,7 @@ import {
   type Check,
   check,
   checklistExitCode,
+  cliPathAccess,
   type CommandDeps,
   formatCheck,
   keyDirChecks,
@@ -121,7 +122,11 @@ export async function pre(args: string[], deps: CommandDeps = {}): Promise<numbe
   const parsed = commandArgs("pre", args, { options: HOOK_FLAGS, usage: USAGE }, { out, err });
   if (typeof parsed === "number") return parsed;
   const opts = hookOptions(parsed.values);
-  const loaded = await loadConfig({ path: opts.config, checkKeyFiles: true });
+  const loaded = await loadConfig({
+    path: opts.config,
+    checkKeyFiles: true,
+    pathAccess: cliPathAccess(),
+  });
   for (const w of loaded.warnings) out(`! ${formatIssue(w)}`);
   if (!loaded.ok) {
     for (const e of loaded.errors) err(`✗ ${formatIssue(e)}`);

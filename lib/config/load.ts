@@ -10,6 +10,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { fromZodIssues, valueAt } from "./_zod_issues.ts";
 import type { ConfigIssue, FieldIssue } from "./issue.ts";
 import { checkKeyFiles, type KeyFileStat, statKeyFile } from "./key_files.ts";
+import { checkPathAccess, outsideMessage, type PathAccess } from "./path_access.ts";
 import { formatPath, indexKeys, lineIn, type PathSegment } from "./locate_key.ts";
 import { type LabmanConfig, LabmanConfigSchema } from "./schema.ts";
 import { validateConfig } from "./validate.ts";
@@ -31,6 +32,13 @@ export interface ParseOptions {
    * @default {statKeyFile}
    */
   stat?: (path: string) => KeyFileStat;
+  /**
+   * Check that every file and directory the config names lies where labmand may reach it
+   * (lib/config/path_access.ts); relative paths count from `cwd`. Off when absent.
+   */
+  pathAccess?: PathAccess;
+  /** @default Deno.cwd() */
+  cwd?: string;
 }
 
 /** Options for {@link loadConfig}. */
@@ -42,6 +50,8 @@ export interface LoadOptions {
    * @default {true}
    */
   checkKeyFiles?: boolean;
+  /** Check the config file and the paths it names against a program's permissions. */
+  pathAccess?: PathAccess;
 }
 
 /** Where labman looks for its config when `--config` is not given, in order. */
@@ -186,10 +196,17 @@ function parseInner(text: string, file: string, options: ParseOptions): LoadResu
     const fresh = (i: FieldIssue) => !schemaErrors.some((s) => startsWith(i.path, s.path));
     errors.push(...v.errors.filter(fresh));
     warnings = v.warnings.filter(fresh);
+    // A path labmand may not reach is reported as such; its stat would only say "cannot check".
+    const unreachable = options.pathAccess
+      ? checkPathAccess(v.config, options.pathAccess, options.cwd ?? Deno.cwd())
+      : [];
+    errors.push(...unreachable);
     if (options.checkKeyFiles) {
       const k = checkKeyFiles(v.config, options.stat ?? statKeyFile);
-      errors.push(...k.errors);
-      warnings.push(...k.warnings);
+      const reported = (i: FieldIssue) =>
+        unreachable.some((u) => formatPath(u.path) === formatPath(i.path));
+      errors.push(...k.errors.filter((i) => !reported(i)));
+      warnings.push(...k.warnings.filter((i) => !reported(i)));
     }
   }
   const placedWarnings = warnings.map(place).sort(byLine);
@@ -249,17 +266,35 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult>
       );
     }
     const file = options.path !== undefined ? found : resolve(found);
+    const access = options.pathAccess;
+    if (access && !access.allowed(resolve(file), "read")) {
+      return failure(
+        file,
+        `Cannot read config file: ${outsideMessage(file, "read", access)}`,
+        "move it to /etc/labman/labman.toml",
+      );
+    }
     let text: string;
     try {
       text = await Deno.readTextFile(file);
     } catch (e) {
+      if (e instanceof Deno.errors.NotCapable) {
+        // This program's own flags refuse it (the CLI's set is wider than labmand's elsewhere).
+        return failure(
+          file,
+          `Cannot read config file: ${file} is outside the directories this program may read`,
+          "move it to /etc/labman/labman.toml",
+        );
+      }
       return failure(
         file,
         `Cannot read config file: ${errorText(e)}`,
         "check the path and its permissions",
       );
     }
-    const result = parseConfigText(text, file, { checkKeyFiles: checkFiles });
+    const parseOptions: ParseOptions = { checkKeyFiles: checkFiles };
+    if (access) parseOptions.pathAccess = access;
+    const result = parseConfigText(text, file, parseOptions);
     if (result.ok && checkFiles && result.config.control_plane?.node_token !== undefined) {
       const st = statKeyFile(file);
       if (st.kind === "file" && st.mode !== null && (st.mode & 0o077) !== 0) {

@@ -37,6 +37,13 @@ export {
 } from "./load.ts";
 export { configToToml, redactConfig } from "./redact.ts";
 export type { KeyFileStat } from "./key_files.ts";
+export {
+  checkPathAccess,
+  type ConfigPath,
+  configPaths,
+  type PathAccess,
+  type PathAccessKind,
+} from "./path_access.ts";
 export { normaliseEndpointUrl, proxyListenAddr } from "./validate.ts";
 
 /** JSON Schema (draft 2020-12) of the config file as written (defaulted fields optional). */

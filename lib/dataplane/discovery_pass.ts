@@ -21,6 +21,7 @@ export async function discoverOnce(
   const registry = new EndpointRegistry({
     endpoints: settings.endpoints,
     apiKeys: settings.apiKeys,
+    modelFilters: settings.modelFilters ?? {},
     health: settings.health,
     proxy: settings.proxy,
     localMode: settings.localMode,

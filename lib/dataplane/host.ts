@@ -27,7 +27,7 @@ import {
   type MetricSnapshot,
   requestTotals,
 } from "./_snapshots.ts";
-import { mergeUsageRows, type UsageRow } from "../proxy/mod.ts";
+import type { UsageRow } from "../proxy/mod.ts";
 
 const log = getLogger("dataplane");
 /** How long a stopping Worker may take to hand over its final metrics. */
@@ -260,6 +260,18 @@ async function spawn(
 }
 
 /** Starts the data-plane Worker and resolves once its proxy listener is bound. */
+/**
+ * The usage rows of every running Worker's ledger, one row per key. One ledger's rows are already
+ * one per key; only a hand-over has two to sum, and only then does the supervisor load the proxy
+ * module for the merge (a static import kept ~1 MB of proxy code resident in the supervisor).
+ */
+export async function mergeLedgers(ledgers: readonly UsageRow[][]): Promise<UsageRow[]> {
+  const nonEmpty = ledgers.filter((rows) => rows.length > 0);
+  if (nonEmpty.length <= 1) return nonEmpty[0] ?? [];
+  const { mergeUsageRows } = await import("../proxy/mod.ts");
+  return mergeUsageRows(nonEmpty.flat());
+}
+
 export async function startDataPlane(
   settings: DataPlaneSettings,
   options: StartDataPlaneOptions = {},
@@ -485,7 +497,7 @@ export async function startDataPlane(
           h.request<UsageRow[]>({ type: "usage" }).catch(() => [])
         ),
       );
-      return mergeUsageRows(parts.flat());
+      return await mergeLedgers(parts);
     },
     restarts: () => restarts,
     async shutdown(graceMs: number) {

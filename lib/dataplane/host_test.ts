@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LabmanConfigSchema } from "../config/schema.ts";
 import type { DataPlaneSettings } from "./messages.ts";
-import { startDataPlane } from "./host.ts";
+import { mergeLedgers, startDataPlane } from "./host.ts";
 
 const defaults = LabmanConfigSchema.parse({});
 const settings: DataPlaneSettings = {
@@ -69,4 +69,23 @@ Deno.test("with restarts disabled a crash is reported once through onFatal", asy
   } finally {
     await dp.shutdown(0);
   }
+});
+
+Deno.test("mergeLedgers: one ledger as is; a hand-over's two summed per key", async () => {
+  const row = (tenant: string, requests: number) => ({
+    tenant,
+    slug: "s",
+    endpoint: "e",
+    model: "m",
+    requests,
+    prompt_tokens: requests * 10,
+    completion_tokens: requests * 2,
+    total_tokens: requests * 12,
+  });
+  assert.deepEqual(await mergeLedgers([]), []);
+  assert.deepEqual(await mergeLedgers([[], [row("t1", 1)]]), [row("t1", 1)]);
+  assert.deepEqual(
+    await mergeLedgers([[row("t1", 1), row("t2", 4)], [row("t1", 2)]]),
+    [row("t1", 3), row("t2", 4)],
+  );
 });

@@ -7,6 +7,7 @@
  */
 import type { EndpointConfig, HealthConfig, LoggingConfig, ProxyConfig } from "../config/mod.ts";
 import type { SlugEntry } from "../control/mod.ts";
+import type { CompiledModelFilter } from "../registry/mod.ts";
 
 export interface DataPlaneSettings {
   /** `reusePort` lets a successor Worker bind the same address during a reload handover. */
@@ -14,6 +15,11 @@ export interface DataPlaneSettings {
   endpoints: EndpointConfig[];
   /** Endpoint name → bearer key, read from `api_key_file` by the supervisor. */
   apiKeys: Record<string, string>;
+  /**
+   * Endpoint name → its model globs compiled by the supervisor (`modelFiltersFor`), so the
+   * Worker loads no glob library. @default {}
+   */
+  modelFilters?: Record<string, CompiledModelFilter>;
   health: HealthConfig;
   proxy: ProxyConfig;
   logging: LoggingConfig;

@@ -55,6 +55,7 @@ async function init(settings: DataPlaneSettings): Promise<void> {
   const registry = new EndpointRegistry({
     endpoints: settings.endpoints,
     apiKeys: settings.apiKeys,
+    modelFilters: settings.modelFilters ?? {},
     health: settings.health,
     proxy: settings.proxy,
     metrics,
@@ -140,6 +141,7 @@ async function handle(msg: ToWorker): Promise<unknown> {
       state.registry.reconfigure({
         endpoints: msg.settings.endpoints,
         apiKeys: msg.settings.apiKeys,
+        modelFilters: msg.settings.modelFilters ?? {},
         health: msg.settings.health,
         proxy: msg.settings.proxy,
       });

@@ -57,24 +57,40 @@ export interface Sources {
   example?: { path: string; data: Uint8Array };
 }
 
-async function readIfFile(path: string): Promise<Uint8Array | undefined> {
+/** The file's bytes; undefined when it is not a readable regular file; "refused" by the flags. */
+async function readIfFile(path: string): Promise<Uint8Array | undefined | "refused"> {
   try {
     if (!(await Deno.stat(path)).isFile) return undefined;
     return await Deno.readFile(path);
-  } catch {
-    return undefined;
+  } catch (err) {
+    return err instanceof Deno.errors.NotCapable ? "refused" : undefined;
   }
 }
 
-/** The first candidate that is a readable regular file. */
+/**
+ * Why no candidate could be used: labman's flags let it read a release's files only in the
+ * directory it is started from (and the checkout's dist/), as no other place is known when the
+ * binary is built.
+ */
+function notFound(what: string, candidates: string[], refused: string[]): string {
+  const tried = `Cannot find ${what} (tried ${candidates.join(", ")})`;
+  if (refused.length === 0) return tried;
+  return `${tried}: ${refused.join(", ")} ${refused.length === 1 ? "is" : "are"} outside the ` +
+    "directories labman may read — run labman from the directory that holds the release " +
+    `(e.g. cd ${dirname(refused[0])} && ./labman …) and pass paths like ./labmand`;
+}
+
+/** The first candidate that is a readable regular file, and the candidates the flags refused. */
 async function firstFile(
   candidates: string[],
-): Promise<{ path: string; data: Uint8Array } | undefined> {
+): Promise<{ path: string; data: Uint8Array } | { refused: string[] }> {
+  const refused: string[] = [];
   for (const path of candidates) {
     const data = await readIfFile(path);
-    if (data) return { path, data };
+    if (data === "refused") refused.push(path);
+    else if (data) return { path, data };
   }
-  return undefined;
+  return { refused };
 }
 
 const repoFile = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
@@ -95,33 +111,39 @@ export async function loadSources(
 
   const labmandCandidates = options.from ? [options.from] : binDirCandidates("labmand");
   const labmand = await firstFile(labmandCandidates);
-  if (!labmand) {
+  if ("refused" in labmand) {
     return {
       ok: false,
-      error: `Cannot find the labmand binary (tried ${labmandCandidates.join(", ")}) — ` +
-        "pass --from PATH, or build it with `deno task compile`",
+      error: labmand.refused.length > 0
+        ? notFound("the labmand binary", labmandCandidates, labmand.refused)
+        : `Cannot find the labmand binary (tried ${labmandCandidates.join(", ")}) — ` +
+          "pass --from PATH, or build it with `deno task compile`",
     };
   }
   const labmanCandidates = options.labmanFrom
     ? [options.labmanFrom]
     : [join(dirname(labmand.path), "labman"), ...(compiled ? [execPath] : [])];
   const labman = await firstFile(labmanCandidates);
-  if (!labman) {
+  if ("refused" in labman) {
     return {
       ok: false,
-      error: `Cannot find the labman binary (tried ${labmanCandidates.join(", ")}) — ` +
-        "pass --labman-from PATH; the unit runs it as ExecStartPre/ExecStopPost",
+      error: labman.refused.length > 0
+        ? notFound("the labman binary", labmanCandidates, labman.refused)
+        : `Cannot find the labman binary (tried ${labmanCandidates.join(", ")}) — ` +
+          "pass --labman-from PATH; the unit runs it as ExecStartPre/ExecStopPost",
     };
   }
   const unitCandidates = options.unitFile
     ? [options.unitFile]
     : [repoFile(`systemd/${PATHS.unitName}`), join(exeDir, PATHS.unitName)];
   const unit = await firstFile(unitCandidates);
-  if (!unit) {
+  if ("refused" in unit) {
     return {
       ok: false,
-      error: `Cannot find the unit template (tried ${unitCandidates.join(", ")}) — ` +
-        "pass --unit-file PATH (systemd/labmand.service from the release)",
+      error: unit.refused.length > 0
+        ? notFound("the unit template", unitCandidates, unit.refused)
+        : `Cannot find the unit template (tried ${unitCandidates.join(", ")}) — ` +
+          "pass --unit-file PATH (systemd/labmand.service from the release)",
     };
   }
   const sources: Sources = {
@@ -133,7 +155,7 @@ export async function loadSources(
     ? [options.exampleConfig]
     : [repoFile("labman.example.toml"), join(exeDir, "labman.example.toml")];
   const example = await firstFile(exampleCandidates);
-  if (example) sources.example = example;
+  if (!("refused" in example)) sources.example = example;
   else if (options.exampleConfig) {
     return { ok: false, error: `Cannot read --example-config ${options.exampleConfig}` };
   }

@@ -55,8 +55,15 @@ export async function atomicWriteFile(path: string, data: Uint8Array, mode: numb
 
 /** Creates `path` with exactly `mode`; missing parents get the default (umask) mode. */
 export async function makeDir(path: string, mode: number): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await Deno.mkdir(path, { recursive: true, mode });
+  // Parents only when missing: labman may write its own directories, not /run or /var/lib.
+  try {
+    await Deno.mkdir(path, { mode });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      await Deno.mkdir(dirname(path), { recursive: true });
+      await Deno.mkdir(path, { recursive: true, mode });
+    } else if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
   await Deno.chmod(path, mode); // the umask narrowed the mode given to mkdir
 }
 

@@ -36,8 +36,15 @@ function isExecutableFile(path: string): boolean {
   try {
     const st = Deno.statSync(path);
     return st.isFile && (st.mode === null || (st.mode & 0o111) !== 0);
-  } catch {
-    return false;
+  } catch (err) {
+    // labman may not read program directories, but Deno resolved each `--allow-run` name on
+    // PATH at start: a path it granted is the program found there.
+    if (!(err instanceof Deno.errors.NotCapable)) return false;
+    try {
+      return Deno.permissions.querySync({ name: "run", command: path }).state === "granted";
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -23,6 +23,13 @@ export {
 } from "./artifacts.ts";
 export { type Check, check, checklistExitCode, formatCheck, formatChecklist } from "./checklist.ts";
 export { applyAction, makeDir, observePath } from "./fs_ops.ts";
+export {
+  cliPathAccess,
+  fileErrorReason,
+  labmandPathAccess,
+  mayAccess,
+  outsideReason,
+} from "./config_access.ts";
 export { type CommandDeps, type Host, resolveDeps } from "./host.ts";
 export {
   formatAction,
@@ -42,5 +49,14 @@ export {
   type ProbeOutcome,
   type SecretStat,
 } from "./preflight.ts";
+export {
+  allowedPaths,
+  denoRunArgs,
+  DEV_TEMP_DIR,
+  PERMISSIONS,
+  renderFlags,
+  renderTask,
+  taskFlags,
+} from "./permissions.ts";
 export { formatStatus, summarizeStatus } from "./status_summary.ts";
 export { unifiedDiff } from "./unified_diff.ts";

@@ -1,5 +1,7 @@
 /**
- * Include/exclude filtering of discovered model ids with picomatch globs.
+ * Include/exclude filtering of discovered model ids with picomatch globs: the supervisor's side.
+ * Patterns are compiled here (picomatch) into plain data the data-plane Worker runs with
+ * `model_filter.ts`, which loads no glob library.
  *
  * A model id is ONE opaque name, not a path: `meta-llama/Llama-3.1-8B-Instruct` (vLLM, Hugging
  * Face style) and `llama3.1:8b` (Ollama style) are both single names. So:
@@ -18,22 +20,19 @@
  * @module
  */
 import picomatch from "picomatch";
+import type { EndpointConfig } from "../config/mod.ts";
+import {
+  asName,
+  type CompiledGlob,
+  type CompiledModelFilter,
+  globsMatcher,
+  modelFilterFrom,
+  type ModelMatcher,
+} from "./model_filter.ts";
 
-/**
- * Stand-in for `/` while matching: picomatch treats `/` as a path separator that `*` cannot
- * cross, and model ids are not paths. A private-use code point never appears in a model id.
- */
-const SLASH_STANDIN = "\uE000";
+export type { CompiledGlob, CompiledModelFilter, ModelMatcher };
 
-/**
- * Prefix for ids and patterns: picomatch never lets `*` match the whole names `.` and `..`
- * (path semantics again); behind a prefix they are ordinary text.
- */
-const PREFIX = "\uE001";
-
-function asName(modelId: string): string {
-  return PREFIX + modelId.replaceAll("/", SLASH_STANDIN);
-}
+const PICOMATCH_OPTIONS = { dot: true, windows: false } as const;
 
 /** Leading `!`s negate in picomatch (unless they open an extglob `!(…)`): keep them in front. */
 function asNamePattern(pattern: string): string {
@@ -46,19 +45,34 @@ function asNamePattern(pattern: string): string {
   return bangs + asName(rest);
 }
 
-/** A compiled test for one list of patterns. */
-export type ModelMatcher = (modelId: string) => boolean;
-
-/** Compiles glob patterns (see module doc for the semantics) into one matcher: any match wins. */
-export function compileModelGlobs(patterns: readonly string[]): ModelMatcher {
-  for (const [i, p] of patterns.entries()) {
+/** Compiles glob patterns (see module doc for the semantics) into data the Worker can run. */
+export function compileGlobs(patterns: readonly string[]): CompiledGlob[] {
+  return patterns.map((p, i) => {
     if (typeof p !== "string" || p.length === 0) {
       throw new TypeError(`Cannot compile model glob [${i}]: pattern must be a non-empty string`);
     }
-  }
-  if (patterns.length === 0) return () => false;
-  const isMatch = picomatch(patterns.map(asNamePattern), { dot: true, windows: false });
-  return (modelId) => isMatch(asName(modelId));
+    const glob = asNamePattern(p);
+    // What picomatch(glob) tests: the input equal to the glob, or its regex (`makeRe` is the
+    // one it builds; with `windows: false` the input is not reformatted first).
+    const re = picomatch.makeRe(glob, PICOMATCH_OPTIONS);
+    return { literal: glob, source: re.source, flags: re.flags };
+  });
+}
+
+/** Compiles glob patterns into one matcher: any match wins. */
+export function compileModelGlobs(patterns: readonly string[]): ModelMatcher {
+  return globsMatcher(compileGlobs(patterns));
+}
+
+/** Compiles one endpoint's include/exclude lists (absent lists stay absent). */
+export function compileModelFilterData(
+  include?: readonly string[],
+  exclude?: readonly string[],
+): CompiledModelFilter {
+  return {
+    ...(include !== undefined ? { include: compileGlobs(include) } : {}),
+    ...(exclude !== undefined ? { exclude: compileGlobs(exclude) } : {}),
+  };
 }
 
 /** A compiled include/exclude pair: `include` absent = everything included; exclude wins. */
@@ -66,7 +80,17 @@ export function compileModelFilter(
   include?: readonly string[],
   exclude?: readonly string[],
 ): ModelMatcher {
-  const included = include === undefined ? () => true : compileModelGlobs(include);
-  const excluded = exclude === undefined ? () => false : compileModelGlobs(exclude);
-  return (modelId) => included(modelId) && !excluded(modelId);
+  return modelFilterFrom(compileModelFilterData(include, exclude));
+}
+
+/** Endpoint name → compiled filter, for every endpoint that has include or exclude globs. */
+export function compileModelFilters(
+  endpoints: readonly Pick<EndpointConfig, "name" | "models_include" | "models_exclude">[],
+): Record<string, CompiledModelFilter> {
+  const out: Record<string, CompiledModelFilter> = {};
+  for (const e of endpoints) {
+    if (e.models_include === undefined && e.models_exclude === undefined) continue;
+    out[e.name] = compileModelFilterData(e.models_include, e.models_exclude);
+  }
+  return out;
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { compileModelFilter, compileModelGlobs } from "./globs.ts";
+import picomatch from "picomatch";
+import {
+  compileGlobs,
+  compileModelFilter,
+  compileModelFilters,
+  compileModelGlobs,
+} from "./globs.ts";
+import { globsMatcher, modelFilterFrom, modelFiltersFor } from "./model_filter.ts";
 
 /**
  * Keeps the ids that match `include` (all ids when `include` is absent) and do not match
@@ -134,4 +141,89 @@ Deno.test("filterModels properties: subset, order kept, exclude wins, identity w
     }),
     { numRuns: 200 },
   );
+});
+
+/** The matcher before the split: picomatch run on the id itself (what the Worker used to do). */
+function picomatchDirect(patterns: readonly string[]): (id: string) => boolean {
+  const name = (s: string) => "\uE001" + s.replaceAll("/", "\uE000");
+  const asPattern = (p: string) => {
+    let bangs = /^!*/.exec(p)![0];
+    let rest = p.slice(bangs.length);
+    if (bangs && rest.startsWith("(")) {
+      bangs = bangs.slice(0, -1);
+      rest = `!${rest}`;
+    }
+    return bangs + name(rest);
+  };
+  if (patterns.length === 0) return () => false;
+  const isMatch = picomatch(patterns.map(asPattern), { dot: true, windows: false });
+  return (id) => isMatch(name(id));
+}
+
+// The documented dialect (module doc of globs.ts), built from its pieces so generated patterns
+// hit `*`, `**`, `?`, classes, braces, extglobs, escapes and `!` negation, plus stray syntax.
+const idChar = fc.constantFrom(..."ab.-_:/7B".split(""));
+const idText = fc.array(idChar, { minLength: 1, maxLength: 5 }).map((a) => a.join(""));
+const atom: fc.Arbitrary<string> = fc.oneof(
+  { weight: 4, arbitrary: idText },
+  fc.constantFrom("*", "**", "?", "[ab]", "[a-z]", "[^a]", "[!a]", "[.]", "\\*", "\\!", "\\["),
+  fc.tuple(idText, idText).map(([x, y]) => `{${x},${y}}`),
+  fc.constantFrom("{1..3}", "{a,}", "@(a|b)", "!(a)", "+(a)", "*(b)", "?(7)", "(a|b)"),
+  fc.constantFrom("[", "]", "{", "}", "(", ")", "|", "\\", "$", "^", "+"),
+);
+const dialectPattern = fc.tuple(
+  fc.constantFrom("", "", "", "!", "!!"),
+  fc.array(atom, { minLength: 1, maxLength: 4 }),
+).map(([bang, atoms]) => bang + atoms.join(""));
+const dialectId = fc.oneof(
+  idText,
+  fc.array(fc.oneof(idChar, fc.constantFrom("*", "!", "[", "(", "{", "\\")), {
+    minLength: 1,
+    maxLength: 8,
+  }).map((a) => a.join("")),
+  fc.constantFrom(".", "..", "a/b", "meta-llama/Llama-3.1-8B", "llama3.1:8b"),
+);
+
+Deno.test("compiled globs (as the Worker runs them, after a structured clone) match exactly as picomatch", () => {
+  fc.assert(
+    fc.property(
+      fc.array(dialectPattern, { maxLength: 3 }),
+      fc.array(dialectId, { minLength: 1, maxLength: 12 }),
+      (patterns, ids) => {
+        const shipped = structuredClone(compileGlobs(patterns));
+        const ours = globsMatcher(shipped);
+        const theirs = picomatchDirect(patterns);
+        for (const id of ids) {
+          assert.equal(
+            ours(id),
+            theirs(id),
+            `${JSON.stringify(patterns)} on ${JSON.stringify(id)}`,
+          );
+        }
+        // The patterns' own text as an id (picomatch's literal-equality path).
+        for (const p of patterns) assert.equal(ours(p), theirs(p), `${p} on itself`);
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("compileModelFilters: only endpoints with globs; absent lists stay absent; JSON-safe", () => {
+  const table = compileModelFilters([
+    { name: "plain" },
+    { name: "inc", models_include: ["meta-llama/*"] },
+    { name: "exc", models_exclude: ["*embed*"] },
+  ]);
+  assert.deepEqual(Object.keys(table), ["inc", "exc"]);
+  assert.equal(table.inc.exclude, undefined);
+  assert.equal(table.exc.include, undefined);
+  const keep = modelFilterFrom(JSON.parse(JSON.stringify(table.exc)));
+  assert.deepEqual(["a", "nomic-embed-text", "b/c"].filter(keep), ["a", "b/c"]);
+  assert.equal(modelFilterFrom(undefined)("anything"), true);
+});
+
+Deno.test("modelFiltersFor: {} without globs; with globs, the table compileModelFilters builds", async () => {
+  assert.deepEqual(await modelFiltersFor([{ name: "a" }, { name: "b" }]), {});
+  const endpoints = [{ name: "a" }, { name: "b", models_exclude: ["*embed*"] }];
+  assert.deepEqual(await modelFiltersFor(endpoints), compileModelFilters(endpoints));
 });

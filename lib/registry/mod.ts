@@ -35,7 +35,14 @@ export {
   type RouterStats,
 } from "./router.ts";
 export { LOCAL_TENANT, SlugTable, type SlugTarget } from "./slugs.ts";
-export { compileModelFilter } from "./globs.ts";
+// `modelFiltersFor` (the supervisor's) loads picomatch only when called; the Worker never does.
+export {
+  type CompiledGlob,
+  type CompiledModelFilter,
+  modelFilterFrom,
+  modelFiltersFor,
+  type ModelMatcher,
+} from "./model_filter.ts";
 export {
   type HealthEvent,
   type HealthPolicy,

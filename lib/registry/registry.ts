@@ -19,7 +19,7 @@ import {
   type EndpointCheck,
   type EndpointCondition,
 } from "./endpoint_check.ts";
-import { compileModelFilter } from "./globs.ts";
+import { type CompiledModelFilter, modelFilterFrom } from "./model_filter.ts";
 import {
   type HealthEvent,
   type HealthPolicy,
@@ -63,6 +63,12 @@ export interface EndpointRegistryOptions {
   /** Local mode: slugs are model ids (identity table). Otherwise empty until the control plane
    * sends a table. @default true */
   localMode?: boolean;
+  /**
+   * Endpoint name → its `models_include`/`models_exclude` compiled by the supervisor
+   * (`modelFiltersFor`); required for every endpoint that has either list.
+   * @default {}
+   */
+  modelFilters?: Readonly<Record<string, CompiledModelFilter>>;
 }
 
 export interface ReconfigureOptions {
@@ -70,6 +76,8 @@ export interface ReconfigureOptions {
   apiKeys?: Readonly<Record<string, string>>;
   health?: HealthConfig;
   proxy?: Pick<ProxyConfig, "queue_max" | "queue_timeout_ms">;
+  /** As in {@linkcode EndpointRegistryOptions}; replaces the previous table when given. */
+  modelFilters?: Readonly<Record<string, CompiledModelFilter>>;
 }
 
 /** What a reload changed, by endpoint name. */
@@ -143,13 +151,17 @@ class EndpointState implements RouteEndpoint {
   probe: AbortController | undefined = undefined;
   detached = false;
 
-  constructor(config: EndpointConfig, apiKey: string | undefined) {
+  constructor(
+    config: EndpointConfig,
+    apiKey: string | undefined,
+    filters: Readonly<Record<string, CompiledModelFilter>>,
+  ) {
     this.name = config.name;
     this.baseUrl = config.base_url.replace(/\/+$/, "");
     this.kind = config.kind ?? "auto";
     if (apiKey !== undefined) this.apiKey = apiKey;
     this.keep = () => true;
-    this.applyLimits(config);
+    this.applyLimits(config, filters);
   }
 
   get healthy(): boolean {
@@ -189,14 +201,17 @@ class EndpointState implements RouteEndpoint {
   }
 
   /** Takes the fields that can change without resetting health. True when something changed. */
-  applyLimits(config: EndpointConfig): boolean {
+  applyLimits(
+    config: EndpointConfig,
+    filters: Readonly<Record<string, CompiledModelFilter>>,
+  ): boolean {
     const changed = this.configMax !== config.max_concurrent ||
       !sameList(this.include, config.models_include) ||
       !sameList(this.exclude, config.models_exclude);
     this.configMax = config.max_concurrent;
     this.include = config.models_include;
     this.exclude = config.models_exclude;
-    this.keep = compileModelFilter(config.models_include, config.models_exclude);
+    this.keep = modelFilterFrom(compiledFilter(config, filters));
     this.models = new Set(this.discovered.filter(this.keep));
     return changed;
   }
@@ -205,6 +220,22 @@ class EndpointState implements RouteEndpoint {
 /** Something speaking HTTP answered (so a fingerprint can tell what it is). */
 function answered(r: EndpointCheck): boolean {
   return r.ok || ["http", "bad_json", "bad_shape", "too_large"].includes(r.error.kind);
+}
+
+/** The endpoint's compiled globs; a list without them is a wiring bug, not a user error. */
+function compiledFilter(
+  config: EndpointConfig,
+  filters: Readonly<Record<string, CompiledModelFilter>>,
+): CompiledModelFilter | undefined {
+  if (config.models_include === undefined && config.models_exclude === undefined) return undefined;
+  const compiled = Object.hasOwn(filters, config.name) ? filters[config.name] : undefined;
+  if (compiled === undefined) {
+    throw new TypeError(
+      `Cannot filter the models of endpoint "${config.name}": its globs were not compiled — ` +
+        "pass await modelFiltersFor(endpoints) as modelFilters",
+    );
+  }
+  return compiled;
 }
 
 function sameList(a?: readonly string[], b?: readonly string[]): boolean {
@@ -220,6 +251,7 @@ export class EndpointRegistry {
 
   #states = new Map<string, EndpointState>();
   #apiKeys: Readonly<Record<string, string>>;
+  #modelFilters: Readonly<Record<string, CompiledModelFilter>>;
   #health: HealthConfig;
   #policy: HealthPolicy;
   readonly #metrics?: RegistryMetrics;
@@ -238,6 +270,7 @@ export class EndpointRegistry {
 
   constructor(options: EndpointRegistryOptions) {
     this.#apiKeys = options.apiKeys ?? {};
+    this.#modelFilters = options.modelFilters ?? {};
     this.#health = options.health;
     this.#random = options.random ?? Math.random;
     this.#policy = { ...options.health, random: this.#random };
@@ -251,7 +284,10 @@ export class EndpointRegistry {
           `Cannot build the endpoint registry: duplicate endpoint name "${config.name}"`,
         );
       }
-      this.#states.set(config.name, new EndpointState(config, this.#apiKeys[config.name]));
+      this.#states.set(
+        config.name,
+        new EndpointState(config, this.#apiKeys[config.name], this.#modelFilters),
+      );
     }
     this.router = new LeastOutstandingRouter({
       endpoints: () => this.#states.values(),
@@ -312,6 +348,7 @@ export class EndpointRegistry {
       names.add(c.name);
     }
     if (options.apiKeys) this.#apiKeys = options.apiKeys;
+    if (options.modelFilters) this.#modelFilters = options.modelFilters;
     if (options.health) {
       this.#health = options.health;
       this.#policy = { ...options.health, random: this.#random };
@@ -332,7 +369,7 @@ export class EndpointRegistry {
         old && old.baseUrl === c.base_url.replace(/\/+$/, "") && old.apiKey === key &&
         old.kind === (c.kind ?? "auto")
       ) {
-        (old.applyLimits(c) ? result.updated : result.unchanged).push(c.name);
+        (old.applyLimits(c, this.#modelFilters) ? result.updated : result.unchanged).push(c.name);
         next.set(c.name, old);
         continue;
       }
@@ -343,7 +380,7 @@ export class EndpointRegistry {
       } else {
         result.added.push(c.name);
       }
-      const s = new EndpointState(c, key);
+      const s = new EndpointState(c, key, this.#modelFilters);
       next.set(c.name, s);
       fresh.push(s);
     }

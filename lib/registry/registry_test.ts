@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { fakeClock } from "../../tests/helpers/fake_clock.ts";
-import { resetSync } from "@logtape/logtape";
 import type { EndpointConfig, HealthConfig } from "../config/schema.ts";
-import { createDataPlaneMetrics, Registry, setupLogging } from "../telemetry/mod.ts";
+import { createDataPlaneMetrics, Registry, resetLogging, setupLogging } from "../telemetry/mod.ts";
+import { compileModelFilters } from "./globs.ts";
 import { EndpointRegistry, type EndpointRegistryOptions } from "./registry.ts";
 
 const health: HealthConfig = {
@@ -143,7 +143,7 @@ Deno.test("registry: initial probe, then unhealthy after N failures, exponential
     await registry.stop();
     assert.equal(fake.countTimers(), 0, "stop() clears every timer");
   } finally {
-    resetSync();
+    resetLogging();
   }
 });
 
@@ -171,6 +171,10 @@ Deno.test("registry: include/exclude, capabilities, api keys, routing through th
       cfg("a", { models_exclude: ["*embed*"], max_concurrent: 2 }),
       cfg("b", { models_include: ["meta-llama/*"], max_concurrent: 1 }),
     ],
+    modelFilters: compileModelFilters([
+      { name: "a", models_exclude: ["*embed*"] },
+      { name: "b", models_include: ["meta-llama/*"] },
+    ]),
     apiKeys: { b: "key-b" },
   });
   await registry.start();
@@ -265,6 +269,7 @@ Deno.test("registry: reconfigure keeps state and in-flight of unchanged endpoint
       cfg("a", { max_concurrent: 2, models_exclude: ["x"] }),
       { name: "b", base_url: "http://b2.lan:9000/v1" },
     ],
+    modelFilters: compileModelFilters([{ name: "a", models_exclude: ["x"] }]),
   });
   assert.deepEqual(result, {
     added: ["c"],
@@ -345,4 +350,16 @@ Deno.test("registry: against a real local server (integration)", async () => {
   assert.equal(registry.router.listModels()[0]!.id, "llama3.1:8b");
   assert.ok(registry.router.listModels()[0]!.created > 1_700_000_000);
   await registry.stop();
+});
+
+Deno.test("registry: an endpoint with globs but no compiled filter is refused, naming it", () => {
+  assert.throws(
+    () =>
+      new EndpointRegistry({
+        endpoints: [{ name: "gpu", base_url: "http://a.lan:8000/v1", models_include: ["x*"] }],
+        health,
+        proxy,
+      }),
+    /Cannot filter the models of endpoint "gpu": its globs were not compiled — pass await modelFiltersFor/,
+  );
 });

@@ -59,6 +59,16 @@ function isExecutable(path: string): boolean {
   try {
     const st = Deno.statSync(path);
     return st.isFile && st.mode !== null && (st.mode & 0o111) !== 0;
+  } catch (err) {
+    // labmand may not read program directories, but Deno resolved `--allow-run=rosenpass` on
+    // PATH at start: a path it granted is the program found there.
+    return err instanceof Deno.errors.NotCapable && runGranted(path);
+  }
+}
+
+function runGranted(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command: path }).state === "granted";
   } catch {
     return false;
   }

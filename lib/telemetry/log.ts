@@ -1,24 +1,42 @@
 /**
- * Structured logging through LogTape: human text on a terminal, JSON lines otherwise
- * (journald, containers). Every module takes its logger from {@linkcode getLogger} with a
- * category under `labman`; request-scoped lines carry a `request_id` property.
+ * Structured logging: human text on a terminal, JSON lines otherwise (journald, containers).
+ * Every module takes its logger from {@linkcode getLogger} with a category under `labman`;
+ * request-scoped lines carry a `request_id` property. Both isolates (supervisor and data-plane
+ * Worker) use this module, so their lines have one format; the line shapes are LogTape's (see
+ * `_log_format.ts`), without loading LogTape and the `node:util` it pulls into each isolate.
  *
  * @module
  */
 import {
-  configureSync,
-  getAnsiColorFormatter,
-  getLogger as logtapeLogger,
-  getTextFormatter,
-  jsonLinesFormatter,
-  type Logger,
+  formatJsonLine,
+  formatTextLine,
+  LOG_LEVELS,
   type LogLevel,
   type LogRecord,
-  resetSync,
-} from "@logtape/logtape";
+  parseMessageTemplate,
+} from "./_log_format.ts";
 
-export type { Logger, LogLevel };
+export type { LogLevel };
 export type LogFormat = "auto" | "text" | "json";
+
+/** What a log call takes: a message template with `{name}` placeholders and its properties. */
+export type LogMethod = (message: string, properties?: Record<string, unknown>) => void;
+
+/** A logger for one category. `warn` and `warning` are the same level. */
+export interface Logger {
+  readonly category: readonly string[];
+  trace: LogMethod;
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  warning: LogMethod;
+  error: LogMethod;
+  fatal: LogMethod;
+  /** Whether a line of `level` would be written now (to skip building costly properties). */
+  isEnabledFor(level: LogLevel): boolean;
+  /** The same category with `properties` on every line (a call's own properties win). */
+  with(properties: Record<string, unknown>): Logger;
+}
 
 export interface LoggingOptions {
   /** @default "info" */
@@ -31,8 +49,11 @@ export interface LoggingOptions {
 
 const encoder = new TextEncoder();
 
+/** Writes the whole line (a pipe may take a large line in parts). */
 function writeStderr(line: string): void {
-  Deno.stderr.writeSync(encoder.encode(line));
+  const bytes = encoder.encode(line);
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
 }
 
 /** Resolves `auto` to `text` on a terminal and `json` otherwise. */
@@ -45,28 +66,33 @@ export function resolveLogFormat(format: LogFormat): "text" | "json" {
   }
 }
 
+interface Sink {
+  /** Index into LOG_LEVELS of the lowest level written. */
+  lowest: number;
+  format: (record: LogRecord) => string;
+  write: (line: string) => void;
+}
+
+/** Unconfigured, nothing is written (as before: a library import never prints). */
+let sink: Sink | undefined;
+
 /**
  * (Re)configures logging for this thread. Safe to call again on reload: the previous
  * configuration is replaced as a whole.
  */
 export function setupLogging(options: LoggingOptions = {}): void {
   const format = resolveLogFormat(options.format ?? "auto");
-  const write = options.write ?? writeStderr;
-  const formatter = format === "json"
-    ? jsonLinesFormatter
-    : noColor()
-    ? getTextFormatter({ timestamp: "date-time-tz", format: textWithProps })
-    : getAnsiColorFormatter({ timestamp: "date-time-tz", format: textWithProps });
-  const sink = (record: LogRecord) => write(formatter(record));
-  resetSync();
-  configureSync({
-    reset: true,
-    sinks: { main: sink },
-    loggers: [
-      { category: ["labman"], lowestLevel: options.level ?? "info", sinks: ["main"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
-    ],
-  });
+  const colors = format === "text" && !noColor();
+  sink = {
+    lowest: LOG_LEVELS.indexOf(options.level ?? "info"),
+    format: format === "json" ? formatJsonLine : (r) => formatTextLine(r, { colors }),
+    write: options.write ?? writeStderr,
+  };
+}
+
+/** Drops the configuration: nothing is written until {@linkcode setupLogging} runs again. */
+export function resetLogging(): void {
+  sink = undefined;
 }
 
 /** NO_COLOR (https://no-color.org): set and non-empty means plain text. */
@@ -74,28 +100,56 @@ function noColor(): boolean {
   try {
     return (Deno.env.get("NO_COLOR") ?? "") !== "";
   } catch {
-    return false; // no env permission: the terminal default
+    return false; // no env permission (the data-plane Worker): the terminal default
   }
 }
 
-/** Text lines keep the structured properties visible as `key=value` pairs. */
-function textWithProps(
-  values: {
-    timestamp: string | null;
-    level: string;
-    category: string;
-    message: string;
-    record: LogRecord;
-  },
-): string {
-  const props = Object.entries(values.record.properties)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-    .join(" ");
-  const head = `${values.timestamp ?? ""} ${values.level} ${values.category}: ${values.message}`;
-  return props ? `${head} ${props}` : head;
+function emit(
+  category: readonly string[],
+  context: Readonly<Record<string, unknown>> | undefined,
+  level: LogLevel,
+  message: string,
+  properties: Record<string, unknown> | undefined,
+): void {
+  const s = sink;
+  if (s === undefined || LOG_LEVELS.indexOf(level) < s.lowest) return;
+  // A copy, as LogTape made: the caller's object may be mutated later or have no prototype.
+  const props = { ...context, ...properties };
+  const record: LogRecord = {
+    category,
+    level,
+    message: parseMessageTemplate(message, props),
+    timestamp: Date.now(),
+    properties: props,
+  };
+  try {
+    s.write(s.format(record));
+  } catch {
+    // A closed stderr or an unrenderable value must not take the caller (or the daemon) down.
+  }
+}
+
+function makeLogger(
+  category: readonly string[],
+  context?: Readonly<Record<string, unknown>>,
+): Logger {
+  const at = (level: LogLevel): LogMethod => (message, properties) =>
+    emit(category, context, level, message, properties);
+  return {
+    category,
+    trace: at("trace"),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warning"),
+    warning: at("warning"),
+    error: at("error"),
+    fatal: at("fatal"),
+    isEnabledFor: (level) => sink !== undefined && LOG_LEVELS.indexOf(level) >= sink.lowest,
+    with: (properties) => makeLogger(category, { ...context, ...properties }),
+  };
 }
 
 /** A logger under the `labman` category, e.g. `getLogger("proxy")`. */
 export function getLogger(...category: string[]): Logger {
-  return logtapeLogger(["labman", ...category]);
+  return makeLogger(["labman", ...category]);
 }

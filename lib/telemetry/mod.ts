@@ -7,13 +7,23 @@
  * getLogger("proxy").info("listening on {addr}", { addr: "127.0.0.1:8080" });
  * ```
  *
- * `Registry` here is the data plane's plain-number registry; the supervisor's is prom-client's
- * (`SupervisorRegistry`), and `mergeExposition` loads prom-client on the first scrape only, so
- * the Worker, which imports this module, never does.
+ * `Registry` here is the data plane's plain-number registry; the supervisor's
+ * (`SupervisorRegistry`) is plain too and also takes prom-client metrics from the modules that
+ * use prom-client; `mergeExposition` loads prom-client on the first scrape only, so the Worker,
+ * which imports this module, never does, nor does an idle supervisor in local mode.
  *
  * @module
  */
-export { getLogger, type Logger, type LogLevel, resolveLogFormat, setupLogging } from "./log.ts";
+export {
+  getLogger,
+  type LogFormat,
+  type Logger,
+  type LoggingOptions,
+  type LogLevel,
+  resetLogging,
+  resolveLogFormat,
+  setupLogging,
+} from "./log.ts";
 export {
   type CounterSeries,
   counterSeries,
@@ -26,5 +36,5 @@ export {
   Registry,
   type UpstreamErrorKind,
 } from "./metrics.ts";
-export type { MetricJSON } from "./plain_metrics.ts";
-export { mergeExposition, type SupervisorRegistry } from "./exposition.ts";
+export { type MetricJSON, PlainCounter, PlainGauge } from "./plain_metrics.ts";
+export { mergeExposition, SupervisorRegistry } from "./exposition.ts";

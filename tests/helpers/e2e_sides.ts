@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { keygen } from "../../labman/commands/keygen.ts";
 import { createTopology, lineReader, randomSuffix, type Topology } from "./netns.ts";
+import { makeTestDir } from "./test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -192,7 +193,7 @@ base_url = "http://${topo.lanHostIp}:8000/v1"
 export async function setUpE2e(options: E2eOptions): Promise<E2eWorld> {
   const id = randomSuffix();
   const topo = await createTopology();
-  const tmp = await Deno.makeTempDir({ prefix: options.prefix });
+  const tmp = await makeTestDir({ prefix: options.prefix });
   const nodeIf = `lmn${id}`;
   let cp: CpSide | undefined;
   let mock: Awaited<ReturnType<typeof startLanMock>> | undefined;

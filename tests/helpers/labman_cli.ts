@@ -1,7 +1,9 @@
 /**
  * Runs the `labman` CLI as operators do: `labman/main.ts` in its own process with exactly the
  * permission flags of the `labman` task in deno.json (the flags `deno task compile` bakes into
- * the binary), so a command that needs more than those flags fails here as it would on a node.
+ * the binary) plus the tests' directory (tests/helpers/test_dirs.ts: keep configs, keys and
+ * `--root`s under `makeTestDir()`), so a command that needs more than those flags fails here as
+ * it would on a node.
  */
 import { fileURLToPath } from "node:url";
 import { taskFlags } from "./labmand_process.ts";

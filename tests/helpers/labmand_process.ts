@@ -1,17 +1,30 @@
 /**
  * Starts labmand as a real process, with exactly the permission flags of the `labmand` task in
- * deno.json (the same set `deno task compile` bakes into the binary), and waits until it serves.
+ * deno.json (the same set `deno task compile` bakes into the binary) plus the tests' directory
+ * (tests/helpers/test_dirs.ts: keep the config and its files under `makeTestDir()`), and waits
+ * until it serves.
  */
 import { fileURLToPath } from "node:url";
 import { encodeKey, generateKeyPair } from "../../lib/wireguard/mod.ts";
+import { type PermissionTask, taskFlags as renderTaskFlags } from "../../lib/ops/permissions.ts";
+import { TEST_ROOT } from "./test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Permission flags of a deno.json task, so tests and the binaries share one source of truth. */
-export async function taskFlags(task: string): Promise<string[]> {
-  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  const line: string = denoJson.tasks[task];
-  return line.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--unstable-"));
+/**
+ * Permission flags of a task as lib/ops/permissions.ts renders them (deno.json's tasks equal
+ * that rendering: lib/ops/permissions_test.ts), with the source tree's paths absolute (tests
+ * spawn from any directory) and {@link TEST_ROOT} added to `--allow-read`/`--allow-write` as the
+ * stand-in for labman's own directories. `exact: true` leaves the test directory out.
+ */
+export function taskFlags(
+  task: PermissionTask,
+  options: { exact?: boolean; checkout?: string } = {},
+): Promise<string[]> {
+  return Promise.resolve(renderTaskFlags(task, {
+    checkout: options.checkout ?? ROOT,
+    extraDirs: options.exact ? [] : [TEST_ROOT],
+  }));
 }
 
 export interface LabmandProcess extends AsyncDisposable {
