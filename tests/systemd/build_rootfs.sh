@@ -19,7 +19,7 @@ uri() {
       /etc/apt/sources.list.d/*.sources
     awk -v s="$1" '$1=="deb"{i=2; if($i~/^\[/){while(i<NF && $i!~/\]$/) i++; i++} if($(i+1)==s) print $i}' \
       /etc/apt/sources.list /etc/apt/sources.list.d/*.list
-  } 2>/dev/null | head -1
+  } 2>/dev/null | head -1 || true # (awk fails on the format this machine does not use)
 }
 MIRROR=$(uri bookworm)
 SECURITY=$(uri bookworm-security)
