@@ -59,7 +59,7 @@ nspawn_env=()
 if [[ -n "${LABMAN_FRESH_CA:-}" ]]; then
   IFS=: read -ra cas <<<"$LABMAN_FRESH_CA"
   for c in "${cas[@]}"; do cp "$c" "$ROOT/usr/local/share/ca-certificates/$(basename "${c%.crt}").crt"; done
-  chroot "$ROOT" update-ca-certificates >/dev/null
+  chroot "$ROOT" update-ca-certificates >/dev/null 2>&1
   nspawn_env=(-E DENO_TLS_CA_STORE=system -E PIP_CERT=/etc/ssl/certs/ca-certificates.crt)
 fi
 
