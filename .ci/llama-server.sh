@@ -26,7 +26,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(build-essential)
 if ((${#need[@]})); then
-  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
+  # Run on its own on a fresh machine, apt's package lists may still be empty.
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; } \
     || { echo "llama-server: cannot install ${need[*]}" >&2; exit 1; }
 fi
 
