@@ -21,7 +21,7 @@ Deno.test("encodeNotifyMessage: KEY=value lines, rejects newlines in values", ()
 });
 
 Deno.test("sdNotify delivers one datagram to a real unix socket, and is a no-op without one", async () => {
-  assert.equal(sdNotify({ READY: "1" }, undefined), false);
+  assert.equal(sdNotify({ READY: "1" }, ""), false, "no socket: a no-op (never the environment's)");
   const dir = await Deno.makeTempDir();
   const path = `${dir}/notify.sock`;
   const sock = Deno.listenDatagram({ transport: "unixpacket", path });
