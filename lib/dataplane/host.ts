@@ -354,14 +354,14 @@ export async function startDataPlane(
     accepting: { accepting: boolean; reason?: string } | null;
   } = { slugs: null, accepting: null };
 
-  /** Replays what the supervisor told the previous Worker. */
-  const replay = async (handle: WorkerHandle) => {
+  /**
+   * What the supervisor told the previous Worker, for a successor's settings: it applies them
+   * before it binds, so no connection reaches it without them.
+   */
+  const replay = (): NonNullable<DataPlaneSettings["replay"]> => {
     replayed.slugs = lastSlugs;
     replayed.accepting = lastAccepting;
-    if (lastSlugs !== null) await handle.request({ type: "slugs", entries: lastSlugs });
-    if (lastAccepting !== null) {
-      await handle.request({ type: "accepting", ...lastAccepting });
-    }
+    return { slugs: lastSlugs, accepting: lastAccepting };
   };
 
   const restartLoop = async (reason: string) => {
@@ -372,8 +372,7 @@ export async function startDataPlane(
       try {
         // No successor flag: the crashed Worker's requests died with it, so do its slots.
         const { successor: _, ...fresh } = currentSettings;
-        const handle = await launch(fresh);
-        await replay(handle);
+        const handle = await launch({ ...fresh, replay: replay() });
         current = handle;
         restarts++;
         log.warn("data plane restarted on {hostname}:{port} (restart {n}) after: {reason}", {
@@ -470,8 +469,7 @@ export async function startDataPlane(
     async handover(next, graceMs) {
       if (restarting !== null) await restarting;
       const previous = current;
-      const successor = await launch({ ...next, successor: true });
-      await replay(successor);
+      const successor = await launch({ ...next, successor: true, replay: replay() });
       currentSettings = next;
       current = successor;
       retiring.add(previous);

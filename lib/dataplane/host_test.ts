@@ -71,6 +71,22 @@ Deno.test("with restarts disabled a crash is reported once through onFatal", asy
   }
 });
 
+Deno.test("a hand-over's successor is born with the slug table and accepting flag (before it binds)", async () => {
+  const dp = await startDataPlane(settings, { workerUrl });
+  try {
+    await dp.setSlugs([{ slug: "a", tenant: "t", model: "m" }]);
+    await dp.setAccepting(false, "maintenance");
+    const before = await dp.status() as unknown as { acceptingAtInit: boolean | null };
+    assert.equal(before.acceptingAtInit, null, "the first Worker had nothing to inherit");
+    await dp.handover(settings, 0);
+    const after = await dp.status() as unknown as { slugs: number; acceptingAtInit: boolean };
+    assert.equal(after.slugs, 1);
+    assert.equal(after.acceptingAtInit, false);
+  } finally {
+    await dp.shutdown(0);
+  }
+});
+
 Deno.test("mergeLedgers: one ledger as is; a hand-over's two summed per key", async () => {
   const row = (tenant: string, requests: number) => ({
     tenant,

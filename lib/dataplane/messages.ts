@@ -30,12 +30,21 @@ export interface DataPlaneSettings {
    * predecessor holds (`reserve`), so `max_concurrent` holds across the two Workers.
    */
   successor?: boolean;
+  /**
+   * What the supervisor last told the Worker this one replaces (hand-over, restart), applied
+   * before it binds: with SO_REUSEPORT the kernel sends it connections at once, and they must
+   * meet the same slug table and accepting flag as its predecessor's.
+   */
+  replay?: {
+    slugs: SlugEntry[] | null;
+    accepting: { accepting: boolean; reason?: string } | null;
+  };
   /** Account token usage per (tenant, slug, endpoint, model) for the relay. @default false */
   usage?: boolean;
 }
 
 /** What the pre-registration discovery pass needs: no address, it binds nothing. */
-export type DiscoverySettings = Omit<DataPlaneSettings, "bind" | "successor">;
+export type DiscoverySettings = Omit<DataPlaneSettings, "bind" | "successor" | "replay">;
 
 /** Supervisor → Worker. Requests carry an `id` the reply echoes. */
 export type ToWorker =

@@ -73,6 +73,9 @@ async function init(settings: DataPlaneSettings): Promise<void> {
     usage,
   });
   if (settings.successor) registry.router.reserveAllSlots();
+  if (settings.replay?.slugs) registry.slugs.replace(settings.replay.slugs);
+  const replayed = settings.replay?.accepting;
+  if (replayed) registry.router.setAccepting(replayed.accepting, replayed.reason);
   const handlers = new Set<ProxyHandler>([proxy]);
   // Bind first, then probe: a bind failure must surface before any background work starts.
   // The server gets a handler *object* so that, when the shutdown grace runs out, it can abort
