@@ -31,16 +31,8 @@ ROOT="$DIR/rootfs"
 BRANCH=$(git -C "$REPO" rev-parse --abbrev-ref HEAD)
 mkdir -p "$DIR"
 
-# The machine's own mirrors (deb822 *.sources or one-line sources.list), as build_rootfs.sh.
-uri() {
-  {
-    awk -v s="$1" '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i==s) print u}' \
-      /etc/apt/sources.list.d/*.sources
-    awk -v s="$1" '$1=="deb"{i=2; if($i~/^\[/){while(i<NF && $i!~/\]$/) i++; i++} if($(i+1)==s) print $i}' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list
-  } 2>/dev/null | head -1 || true # (awk fails on the format this machine does not use)
-}
-MIRROR=$(uri bookworm) SECURITY=$(uri bookworm-security)
+. "$REPO/tests/systemd/apt_mirror.sh"
+MIRROR=$(apt_mirror bookworm) SECURITY=$(apt_mirror bookworm-security)
 [[ -n "$MIRROR" && -n "$SECURITY" ]] || {
   echo "fresh_debian: Cannot find the bookworm and bookworm-security mirrors in /etc/apt — add them" >&2
   exit 1

@@ -21,6 +21,7 @@ import {
 } from "../../lib/discover/mod.ts";
 import { type CommandDeps, fileErrorReason, resolveDeps } from "../../lib/ops/mod.ts";
 import { dialectOf } from "../../lib/registry/mod.ts";
+import { mayExistSync } from "../../lib/files/mod.ts";
 import { commandArgs, positiveMsFlag } from "./_args.ts";
 
 const USAGE =
@@ -68,16 +69,6 @@ function parsePorts(values: string[]): number[] {
   return [...new Set(ports)];
 }
 
-/** True unless nothing is at `path`; "not allowed to look" counts as present (reading says why). */
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
-}
-
 export async function discover(args: string[], deps: CommandDeps = {}): Promise<number> {
   const { out, err } = resolveDeps(deps);
   const parsed = commandArgs("discover", args, {
@@ -112,7 +103,7 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
   let configPath: string | undefined;
   let configText = "";
   if (values.write) {
-    configPath = findConfigFile(configCandidates(values.config), existsSync);
+    configPath = findConfigFile(configCandidates(values.config), mayExistSync);
     if (configPath === undefined) {
       err(
         `labman discover: Cannot write endpoints: no config file at ${
@@ -133,7 +124,7 @@ export async function discover(args: string[], deps: CommandDeps = {}): Promise<
     }
   } else {
     // Printing only: skip servers the config already has, when there is a readable config.
-    configPath = findConfigFile(configCandidates(values.config), existsSync);
+    configPath = findConfigFile(configCandidates(values.config), mayExistSync);
     if (values.config !== undefined && configPath === undefined) {
       err(`labman discover: Cannot read ${values.config}: no such file — check --config`);
       return 2;

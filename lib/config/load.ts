@@ -14,6 +14,7 @@ import { checkPathAccess, outsideMessage, type PathAccess } from "./path_access.
 import { formatPath, indexKeys, lineIn, type PathSegment } from "./locate_key.ts";
 import { type LabmanConfig, LabmanConfigSchema } from "./schema.ts";
 import { validateConfig } from "./validate.ts";
+import { mayExistSync } from "../files/mod.ts";
 
 /** The outcome of loading a config: the config, or every error found. */
 export type LoadResult =
@@ -232,16 +233,6 @@ export function parseConfigText(
   }
 }
 
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (e) {
-    // Anything but "not found" (e.g. permission denied) is reported when reading the file.
-    return !(e instanceof Deno.errors.NotFound);
-  }
-}
-
 /**
  * Finds, reads and validates the config: `options.path` (from `--config`) if given, else the
  * first of {@link DEFAULT_CONFIG_PATHS} that exists. No environment variables are consulted.
@@ -250,7 +241,7 @@ function existsSync(path: string): boolean {
 export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult> {
   const checkFiles = options.checkKeyFiles ?? true;
   try {
-    const found = findConfigFile(configCandidates(options.path), existsSync);
+    const found = findConfigFile(configCandidates(options.path), mayExistSync);
     if (found === undefined) {
       if (options.path !== undefined) {
         return failure(

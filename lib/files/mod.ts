@@ -17,3 +17,16 @@ export async function pathExists(path: string): Promise<boolean> {
     throw err;
   }
 }
+
+/**
+ * False only when nothing is at `path`; any other failure (not allowed to look, I/O) counts as
+ * present, for callers whose next step reads the file and reports why that failed.
+ */
+export function mayExistSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (err) {
+    return !(err instanceof Deno.errors.NotFound);
+  }
+}

@@ -11,18 +11,9 @@ if [[ -f "$DEST/.lmtest-rootfs-version" && "$(cat "$DEST/.lmtest-rootfs-version"
   exit 0
 fi
 command -v mmdebstrap >/dev/null || { echo "build_rootfs: mmdebstrap is not installed — apt-get install mmdebstrap" >&2; exit 1; }
-# Reuse the mirror this machine already uses (the only one reachable in CI): deb822 *.sources
-# (cloud images) or one-line sources.list entries (`deb [opts] URI SUITE …`, debian-installer).
-uri() {
-  {
-    awk -v s="$1" '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i==s) print u}' \
-      /etc/apt/sources.list.d/*.sources
-    awk -v s="$1" '$1=="deb"{i=2; if($i~/^\[/){while(i<NF && $i!~/\]$/) i++; i++} if($(i+1)==s) print $i}' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list
-  } 2>/dev/null | head -1 || true # (awk fails on the format this machine does not use)
-}
-MIRROR=$(uri bookworm)
-SECURITY=$(uri bookworm-security)
+. "$(dirname "$0")/apt_mirror.sh"
+MIRROR=$(apt_mirror bookworm)
+SECURITY=$(apt_mirror bookworm-security)
 [[ -n "$MIRROR" && -n "$SECURITY" ]] || {
   echo "build_rootfs: Cannot find the bookworm and bookworm-security mirrors in /etc/apt/sources.list or /etc/apt/sources.list.d/ — add them" >&2
   exit 1
