@@ -60,9 +60,7 @@ import type { TunnelWatch } from "./tunnel_watch.ts";
 import type { Tunnel } from "./tunnel.ts";
 import { LABMAN_VERSION } from "./version.ts";
 import { joinHostPort } from "../lib/net/mod.ts";
-// From its file, not lib/ops/mod.ts: the barrel pulls in the CLI's install and diff code
-// (about 10 MB of idle RSS, bench/idle_rss.ts).
-import { labmandPathAccess } from "../lib/ops/config_access.ts";
+import { labmandPathAccess } from "../lib/permissions/mod.ts";
 
 const log = getLogger("labmand");
 

@@ -7,9 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatIssue, loadConfig } from "../lib/config/mod.ts";
-// From its file, not lib/ops/mod.ts: the barrel pulls in the CLI's install and diff code
-// (about 10 MB of idle RSS, bench/idle_rss.ts).
-import { labmandPathAccess } from "../lib/ops/config_access.ts";
+import { labmandPathAccess } from "../lib/permissions/mod.ts";
 import { EXIT, runDaemon } from "./daemon.ts";
 
 const USAGE = `usage: labmand [--config PATH]

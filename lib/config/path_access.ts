@@ -1,6 +1,6 @@
 /**
  * Whether the files and directories a config names lie where labmand may reach them. labmand's
- * Deno flags name its own directories only (lib/ops/permissions.ts), so a key at /root/wg.key
+ * Deno flags name its own directories only (lib/permissions/flags.ts), so a key at /root/wg.key
  * would otherwise surface as a NotCapable error deep in start-up; here it becomes one line naming
  * the file, the field and the fix. The decision itself is injected ({@link PathAccess}): labmand
  * asks its own permissions, the CLI asks the shared definition of labmand's set.

@@ -24,12 +24,19 @@ export {
 export { type Check, check, checklistExitCode, formatCheck, formatChecklist } from "./checklist.ts";
 export { applyAction, makeDir, observePath } from "./fs_ops.ts";
 export {
+  allowedPaths,
   cliPathAccess,
+  denoRunArgs,
+  DEV_TEMP_DIR,
   fileErrorReason,
   labmandPathAccess,
   mayAccess,
   outsideReason,
-} from "./config_access.ts";
+  PERMISSIONS,
+  renderFlags,
+  renderTask,
+  taskFlags,
+} from "../permissions/mod.ts";
 export { type CommandDeps, type Host, resolveDeps } from "./host.ts";
 export {
   formatAction,
@@ -49,14 +56,5 @@ export {
   type ProbeOutcome,
   type SecretStat,
 } from "./preflight.ts";
-export {
-  allowedPaths,
-  denoRunArgs,
-  DEV_TEMP_DIR,
-  PERMISSIONS,
-  renderFlags,
-  renderTask,
-  taskFlags,
-} from "./permissions.ts";
 export { formatStatus, summarizeStatus } from "./status_summary.ts";
 export { unifiedDiff } from "./unified_diff.ts";

@@ -6,14 +6,14 @@
  */
 import { fileURLToPath } from "node:url";
 import { encodeKey, generateKeyPair } from "../../lib/wireguard/mod.ts";
-import { type PermissionTask, taskFlags as renderTaskFlags } from "../../lib/ops/permissions.ts";
+import { type PermissionTask, taskFlags as renderTaskFlags } from "../../lib/permissions/flags.ts";
 import { TEST_ROOT } from "./test_dirs.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
- * Permission flags of a task as lib/ops/permissions.ts renders them (deno.json's tasks equal
- * that rendering: lib/ops/permissions_test.ts), with the source tree's paths absolute (tests
+ * Permission flags of a task as lib/permissions/flags.ts renders them (deno.json's tasks equal
+ * that rendering: lib/permissions/flags_test.ts), with the source tree's paths absolute (tests
  * spawn from any directory) and {@link TEST_ROOT} added to `--allow-read`/`--allow-write` as the
  * stand-in for labman's own directories. `exact: true` leaves the test directory out.
  */

@@ -1,7 +1,7 @@
 /**
  * Where tests keep the files labmand and labman must reach. Under the tasks' flags both programs
  * may read and write only their own directories (/etc/labman, /var/lib/labman, /run/labman, …,
- * lib/ops/permissions.ts), which tests must not touch; so every process-spawning helper adds
+ * lib/permissions/flags.ts), which tests must not touch; so every process-spawning helper adds
  * exactly one more directory, {@link TEST_ROOT}, to `--allow-read` and `--allow-write` — a
  * stand-in for those directories — and a test puts its config, keys and state in a directory
  * from {@link makeTestDir}. A file anywhere else (a plain `Deno.makeTempDir()`) is refused by

@@ -8,21 +8,21 @@ import {
   renderFlags,
   renderTask,
   taskFlags,
-} from "./permissions.ts";
+} from "./flags.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
- * The drift check: deno.json's tasks are what lib/ops/permissions.ts renders, so the flags the
+ * The drift check: deno.json's tasks are what lib/permissions/flags.ts renders, so the flags the
  * binaries are compiled with, the ones `deno task` runs and the ones tests spawn are one list.
  */
 for (const task of ["labmand", "labman", "dev", "compile"] as const) {
-  Deno.test(`deno.json task "${task}" equals lib/ops/permissions.ts's rendering`, async () => {
+  Deno.test(`deno.json task "${task}" equals lib/permissions/flags.ts's rendering`, async () => {
     const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
     assert.equal(
       tasks[task],
       renderTask(task),
-      `deno.json's "${task}" task drifted from lib/ops/permissions.ts — set it to:\n` +
+      `deno.json's "${task}" task drifted from lib/permissions/flags.ts — set it to:\n` +
         JSON.stringify(renderTask(task)),
     );
   });

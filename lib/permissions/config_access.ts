@@ -1,13 +1,13 @@
 /**
  * The two ways to decide whether labmand may reach a path a config names
  * ({@link PathAccess}): labmand asks its own permissions (its flags are the truth), the CLI asks
- * the shared definition of labmand's set (lib/ops/permissions.ts), since its own set is wider.
+ * the shared definition of labmand's set (lib/permissions/flags.ts), since its own set is wider.
  *
  * @module
  */
 import { resolve } from "node:path";
 import type { PathAccess, PathAccessKind } from "../config/mod.ts";
-import { allowedPaths, isWithin, PERMISSIONS } from "./permissions.ts";
+import { allowedPaths, isWithin, PERMISSIONS } from "./flags.ts";
 
 function granted(path: string, access: PathAccessKind): boolean {
   try {
