@@ -162,15 +162,10 @@ function split<T extends string>(
   return [a, b ?? dflt];
 }
 
-/** A monotonic counter. */
-export class PlainCounter<T extends string = string> extends LabelledMetric<T, { value: number }> {
-  constructor(config: MetricConfig<T>) {
+/** A metric whose series each hold one number (a counter or a gauge). */
+abstract class ValueMetric<T extends string> extends LabelledMetric<T, { value: number }> {
+  constructor(config: MetricConfig<T>, private readonly kind: "counter" | "gauge") {
     super(config, () => ({ value: 0 }));
-  }
-
-  inc(labels?: LabelValues<T> | number, value?: number): void {
-    const [l, v] = split(labels, value, 1);
-    this.seriesOf(l).state.value += checkIncrement(v);
   }
 
   /** The series' state, resolved once; a hot path adds to `value` (see `counterSeries`). */
@@ -182,10 +177,22 @@ export class PlainCounter<T extends string = string> extends LabelledMetric<T, {
     return Promise.resolve({
       help: this.help,
       name: this.name,
-      type: "counter",
+      type: this.kind,
       values: [...this.series.values()].map((s) => ({ value: s.state.value, labels: s.labels })),
       aggregator: "sum",
     });
+  }
+}
+
+/** A monotonic counter. */
+export class PlainCounter<T extends string = string> extends ValueMetric<T> {
+  constructor(config: MetricConfig<T>) {
+    super(config, "counter");
+  }
+
+  inc(labels?: LabelValues<T> | number, value?: number): void {
+    const [l, v] = split(labels, value, 1);
+    this.seriesOf(l).state.value += checkIncrement(v);
   }
 }
 
@@ -206,29 +213,15 @@ function notANumber(value: unknown): TypeError {
 }
 
 /** A gauge. */
-export class PlainGauge<T extends string = string> extends LabelledMetric<T, { value: number }> {
+export class PlainGauge<T extends string = string> extends ValueMetric<T> {
   constructor(config: MetricConfig<T>) {
-    super(config, () => ({ value: 0 }));
+    super(config, "gauge");
   }
 
   set(labels: LabelValues<T> | number, value?: number): void {
     const [l, v] = split(labels, value, undefined);
     if (typeof v !== "number") throw notANumber(v);
     this.seriesOf(l).state.value = v;
-  }
-
-  seriesOf(labels?: LabelValues<T>): Series<{ value: number }> {
-    return this.resolve(labels);
-  }
-
-  get(): Promise<MetricJSON> {
-    return Promise.resolve({
-      help: this.help,
-      name: this.name,
-      type: "gauge",
-      values: [...this.series.values()].map((s) => ({ value: s.state.value, labels: s.labels })),
-      aggregator: "sum",
-    });
   }
 }
 
