@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { EndpointRegistry } from "../registry/mod.ts";
+import { EndpointRegistry, type EndpointRegistryOptions } from "../registry/mod.ts";
 import type { DataPlaneStatus, DiscoverySettings } from "./messages.ts";
 
 /**
@@ -14,18 +14,27 @@ import type { DataPlaneStatus, DiscoverySettings } from "./messages.ts";
  * the budget runs out count as not (yet) healthy: their models are not reported, the count of
  * configured endpoints and the concurrency known so far are.
  */
-export async function discoverOnce(
+/** The endpoint registry these settings describe (the Worker's, and the discovery pass's). */
+export function registryFor(
   settings: DiscoverySettings,
-  budgetMs: number,
-): Promise<DataPlaneStatus["capabilities"]> {
-  const registry = new EndpointRegistry({
+  metrics?: EndpointRegistryOptions["metrics"],
+): EndpointRegistry {
+  return new EndpointRegistry({
     endpoints: settings.endpoints,
     apiKeys: settings.apiKeys,
     modelFilters: settings.modelFilters ?? {},
     health: settings.health,
     proxy: settings.proxy,
+    ...(metrics ? { metrics } : {}),
     localMode: settings.localMode,
   });
+}
+
+export async function discoverOnce(
+  settings: DiscoverySettings,
+  budgetMs: number,
+): Promise<DataPlaneStatus["capabilities"]> {
+  const registry = registryFor(settings);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([

@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { EndpointRegistry } from "../registry/mod.ts";
+import type { EndpointRegistry } from "../registry/mod.ts";
 import {
   BodyBudget,
   type ConnectionLimits,
@@ -20,7 +20,7 @@ import {
 } from "../proxy/mod.ts";
 import { createDataPlaneMetrics, getLogger, setupLogging } from "../telemetry/mod.ts";
 import type { DataPlaneSettings, DataPlaneStatus, FromWorker, ToWorker } from "./messages.ts";
-import { discoverOnce } from "./discovery_pass.ts";
+import { discoverOnce, registryFor } from "./discovery_pass.ts";
 
 const log = getLogger("dataplane");
 const post = (msg: FromWorker) => self.postMessage(msg);
@@ -52,15 +52,7 @@ function connectionLimits(proxy: DataPlaneSettings["proxy"]): ConnectionLimits {
 async function init(settings: DataPlaneSettings): Promise<void> {
   setupLogging({ level: settings.logging.level, format: settings.logging.format });
   const metrics = createDataPlaneMetrics();
-  const registry = new EndpointRegistry({
-    endpoints: settings.endpoints,
-    apiKeys: settings.apiKeys,
-    modelFilters: settings.modelFilters ?? {},
-    health: settings.health,
-    proxy: settings.proxy,
-    metrics,
-    localMode: settings.localMode,
-  });
+  const registry = registryFor(settings, metrics);
   const upstream = createUpstreamClients(upstreamOptionsFromConfig(settings.proxy));
   const bodyBudget = new BodyBudget(settings.proxy.max_body_bytes_in_flight);
   const usage = settings.usage ? new UsageLedger() : undefined;
